@@ -1,0 +1,208 @@
+"""The catalog: the one source of truth for the Dialogporten event types.
+
+Everything else is derived from this table: the routing of the webhook, the
+queue-triggered functions that get registered, the queues that Bicep creates
+(``infra/queues.json`` is generated from it and checked by a test), the
+README's table and the sample events. Adding a type is adding one row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+
+class Family(str, Enum):
+    """How a type's ``data`` and ``source`` are shaped."""
+
+    DIALOG = "dialog"
+    TRANSMISSION = "transmission"
+    ACTIVITY = "activity"
+
+
+#: Queue for valid CloudEvents whose type is not in the catalog: parked, never dropped.
+UNROUTED_QUEUE: Final = "dialogporten-unrouted"
+#: Altinn Events posts this right after a subscription is created; any 2xx validates it.
+VALIDATION_TYPE: Final = "platform.events.validatesubscription"
+POISON_SUFFIX: Final = "-poison"
+#: Azure Storage queue names: 3-63 characters, lowercase letters, digits and
+#: single hyphens, starting and ending with a letter or digit.
+_QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
+MAX_QUEUE_NAME: Final = 63
+
+
+def queue_name_for(event_type: str) -> str:
+    """``dialogporten.dialog.created.v1`` -> ``dialogporten-dialog-created-v1``."""
+    return event_type.replace(".", "-")
+
+
+def poison_queue_for(queue: str) -> str:
+    return queue + POISON_SUFFIX
+
+
+def is_valid_queue_name(name: str) -> bool:
+    return 3 <= len(name) <= MAX_QUEUE_NAME and bool(_QUEUE_NAME.match(name))
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    """One row of the catalog."""
+
+    type: str
+    family: Family
+    model: str
+    """Name of the pydantic model in :mod:`shared.events` for this type."""
+    description: str
+
+    @property
+    def queue(self) -> str:
+        return queue_name_for(self.type)
+
+    @property
+    def poison_queue(self) -> str:
+        return poison_queue_for(self.queue)
+
+    @property
+    def function_name(self) -> str:
+        """Name of the queue-triggered function (unique, valid as a Functions name)."""
+        return "on_" + self.queue.removeprefix("dialogporten-").replace("-", "_")
+
+
+def _row(event_type: str, family: Family, model: str, description: str) -> EventType:
+    return EventType(event_type, family, model, description)
+
+
+D, T, A = Family.DIALOG, Family.TRANSMISSION, Family.ACTIVITY
+
+CATALOG: Final[tuple[EventType, ...]] = (
+    _row("dialogporten.dialog.created.v1", D, "DialogCreated", "A new dialog has been created."),
+    _row("dialogporten.dialog.updated.v1", D, "DialogUpdated", "An existing dialog has been updated."),
+    _row("dialogporten.dialog.deleted.v1", D, "DialogDeleted", "A dialog has been deleted."),
+    _row("dialogporten.dialog.restored.v1", D, "DialogRestored", "A dialog has been restored."),
+    _row("dialogporten.dialog.seen.v1", D, "DialogSeen", "A dialog has been seen (opened) by an end user."),
+    _row(
+        "dialogporten.dialog.transmission.created.v1",
+        T,
+        "TransmissionCreated",
+        "A transmission has been created.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.created.v1",
+        A,
+        "ActivityCreated",
+        'A "dialog created" activity has been added.',
+    ),
+    _row(
+        "dialogporten.dialog.activity.closed.v1",
+        A,
+        "ActivityClosed",
+        'A "dialog closed" activity has been added.',
+    ),
+    _row(
+        "dialogporten.dialog.activity.information.v1",
+        A,
+        "ActivityInformation",
+        "An information activity related to a dialog has been recorded.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.transmission-opened.v1",
+        A,
+        "ActivityTransmissionOpened",
+        "A transmission related to a dialog has been marked as opened.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.payment-made.v1",
+        A,
+        "ActivityPaymentMade",
+        "A payment activity in a dialog has been completed.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.signature-provided.v1",
+        A,
+        "ActivitySignatureProvided",
+        "A signature has been provided for a dialog.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.dialog-opened.v1",
+        A,
+        "ActivityDialogOpened",
+        "A dialog has been marked as opened.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.dialog-deleted.v1",
+        A,
+        "ActivityDialogDeleted",
+        "A dialog has been marked as deleted.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.dialog-restored.v1",
+        A,
+        "ActivityDialogRestored",
+        "A dialog has been restored.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.sent-to-signing.v1",
+        A,
+        "ActivitySentToSigning",
+        "A dialog has been sent to signing.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.sent-to-form-fill.v1",
+        A,
+        "ActivitySentToFormFill",
+        "A dialog has been sent to form filling.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.sent-to-send-in.v1",
+        A,
+        "ActivitySentToSendIn",
+        "A dialog has been sent for submission.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.sent-to-payment.v1",
+        A,
+        "ActivitySentToPayment",
+        "A dialog has been sent to payment.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.form-submitted.v1",
+        A,
+        "ActivityFormSubmitted",
+        "A form belonging to the dialog has been submitted.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.form-saved.v1",
+        A,
+        "ActivityFormSaved",
+        "A form belonging to the dialog has been saved.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.correspondence-opened.v1",
+        A,
+        "ActivityCorrespondenceOpened",
+        "A correspondence belonging to the dialog has been opened.",
+    ),
+    _row(
+        "dialogporten.dialog.activity.correspondence-confirmed.v1",
+        A,
+        "ActivityCorrespondenceConfirmed",
+        "A correspondence belonging to the dialog has been confirmed.",
+    ),
+)
+
+BY_TYPE: Final[dict[str, EventType]] = {row.type: row for row in CATALOG}
+BY_QUEUE: Final[dict[str, EventType]] = {row.queue: row for row in CATALOG}
+
+
+def lookup(event_type: str) -> EventType | None:
+    return BY_TYPE.get(event_type)
+
+
+def all_queues() -> list[str]:
+    """Every queue the app uses, poison queues included, in a stable order."""
+    names: list[str] = []
+    for queue in [row.queue for row in CATALOG] + [UNROUTED_QUEUE]:
+        names += [queue, poison_queue_for(queue)]
+    return names

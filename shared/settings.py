@@ -1,0 +1,120 @@
+"""App settings: every environment variable the code reads is declared here.
+
+The declarations are the contract with ``infra/`` (a test checks that Bicep
+sets every setting without a safe default and no setting the code does not
+read) and with ``local.settings.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final
+
+
+class SettingsError(ValueError):
+    """A setting has a value the app cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: str | None
+    """``None`` means: no safe default; the deployment must set it (or its alternative)."""
+    description: str
+
+
+STORAGE_CONNECTION: Final = "AzureWebJobsStorage"
+
+#: Everything the app reads. ``AzureWebJobsStorage`` is the connection string
+#: (Azurite locally); in Azure the identity-based ``AzureWebJobsStorage__*``
+#: family is used instead, exactly as the Functions host reads it.
+DECLARED: Final[tuple[Setting, ...]] = (
+    Setting(STORAGE_CONNECTION, None, "Storage connection string (local/Azurite). In Azure use the __* form."),
+    Setting(f"{STORAGE_CONNECTION}__queueServiceUri", None, "Queue endpoint, identity-based connection."),
+    Setting(f"{STORAGE_CONNECTION}__blobServiceUri", None, "Blob endpoint, identity-based connection."),
+    Setting(f"{STORAGE_CONNECTION}__tableServiceUri", None, "Table endpoint, identity-based connection."),
+    Setting(f"{STORAGE_CONNECTION}__credential", None, "'managedidentity' for identity-based connections."),
+    Setting(f"{STORAGE_CONNECTION}__clientId", None, "Client id of the user-assigned managed identity."),
+    Setting("ALLOWED_RESOURCES", "", "Comma-separated resource URNs accepted; empty = all."),
+    Setting("ALLOWED_SOURCE_HOSTS", "", "Comma-separated source hosts accepted (e.g. platform.altinn.no); empty = all."),
+    Setting("IDEMPOTENCY_RETENTION_SECONDS", "604800", "How long a completed event id is remembered (7 days)."),
+    Setting("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS", "600", "After this, an in-progress claim of a dead worker expires."),
+)
+DECLARED_NAMES: Final = frozenset(s.name for s in DECLARED)
+
+
+def _csv(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
+def _positive_int(env: Mapping[str, str], name: str) -> int:
+    raw = _get(env, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _get(env: Mapping[str, str], name: str) -> str:
+    for setting in DECLARED:
+        if setting.name == name:
+            value = env.get(name)
+            if value is None:
+                return setting.default or ""
+            return value
+    raise KeyError(f"{name} is not a declared setting")  # a programming error, caught by tests
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    connection_string: str | None
+    queue_service_uri: str | None
+    blob_service_uri: str | None
+    table_service_uri: str | None
+    client_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    storage: StorageSettings
+    allowed_resources: frozenset[str]
+    allowed_source_hosts: frozenset[str]
+    idempotency_retention_seconds: int
+    idempotency_claim_timeout_seconds: int
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    prefix = STORAGE_CONNECTION + "__"
+    storage = StorageSettings(
+        connection_string=env.get(STORAGE_CONNECTION) or None,
+        queue_service_uri=env.get(prefix + "queueServiceUri") or None,
+        blob_service_uri=env.get(prefix + "blobServiceUri") or None,
+        table_service_uri=env.get(prefix + "tableServiceUri") or None,
+        client_id=env.get(prefix + "clientId") or None,
+    )
+    if storage.connection_string is None and storage.queue_service_uri is None:
+        raise SettingsError(
+            f"No storage configured: set {STORAGE_CONNECTION} (a connection string; "
+            f"'UseDevelopmentStorage=true' for Azurite) or {prefix}queueServiceUri with "
+            f"{prefix}credential=managedidentity"
+        )
+    return Settings(
+        storage=storage,
+        allowed_resources=_csv(_get(env, "ALLOWED_RESOURCES")),
+        allowed_source_hosts=frozenset(h.lower() for h in _csv(_get(env, "ALLOWED_SOURCE_HOSTS"))),
+        idempotency_retention_seconds=_positive_int(env, "IDEMPOTENCY_RETENTION_SECONDS"),
+        idempotency_claim_timeout_seconds=_positive_int(env, "IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS"),
+    )
+
+
+@lru_cache(maxsize=1)
+def current() -> Settings:
+    """The process's settings, read once (clients and allow-lists are per process)."""
+    return load()

@@ -1,0 +1,103 @@
+"""Storage clients, built once per process from :mod:`shared.settings`.
+
+Locally the ``AzureWebJobsStorage`` connection string (Azurite); in Azure the
+identity-based form with a user-assigned managed identity, exactly the
+settings the Functions host itself reads for its queue triggers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
+
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+from shared import settings as settings_module
+from shared.settings import Settings, StorageSettings
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableServiceClient
+
+#: The Functions host and Azure SDKs understand this shorthand differently: the
+#: SDKs need it spelled out. These are Azurite's public, documented dev values.
+AZURITE_ACCOUNT: Final = "devstoreaccount1"
+AZURITE_KEY: Final = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def azurite_connection_string(host: str = "127.0.0.1", blob: int = 10000, queue: int = 10001, table: int = 10002) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://{host}:{blob}/{AZURITE_ACCOUNT};"
+        f"QueueEndpoint=http://{host}:{queue}/{AZURITE_ACCOUNT};"
+        f"TableEndpoint=http://{host}:{table}/{AZURITE_ACCOUNT};"
+    )
+
+
+def _expand(connection_string: str) -> str:
+    if connection_string.replace(" ", "").lower().rstrip(";") == "usedevelopmentstorage=true":
+        return azurite_connection_string()
+    return connection_string
+
+
+def _credential(storage: StorageSettings) -> Any:
+    # Imported lazily: azure-identity is heavy and unused with connection strings,
+    # so local runs and cold starts with a connection string do not pay for it.
+    from azure.identity import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=storage.client_id)
+
+
+def _require(uri: str | None, what: str) -> str:
+    if not uri:
+        raise settings_module.SettingsError(
+            f"Identity-based storage needs {settings_module.STORAGE_CONNECTION}__{what} to be set"
+        )
+    return uri
+
+
+def queue_client(service: QueueServiceClient, name: str) -> QueueClient:
+    """A queue client that speaks base64, as the queue trigger expects by default."""
+    return service.get_queue_client(
+        name,
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy(),
+    )
+
+
+@dataclass(frozen=True)
+class StorageClients:
+    queues: QueueServiceClient
+    blobs: BlobServiceClient
+    tables: TableServiceClient
+
+    def queue(self, name: str) -> QueueClient:
+        return queue_client(self.queues, name)
+
+
+def build(cfg: Settings) -> StorageClients:
+    from azure.data.tables import TableServiceClient
+
+    storage = cfg.storage
+    if storage.connection_string:
+        conn = _expand(storage.connection_string)
+        return StorageClients(
+            queues=QueueServiceClient.from_connection_string(conn),
+            blobs=BlobServiceClient.from_connection_string(conn),
+            tables=TableServiceClient.from_connection_string(conn),
+        )
+    credential = _credential(storage)
+    return StorageClients(
+        queues=QueueServiceClient(_require(storage.queue_service_uri, "queueServiceUri"), credential=credential),
+        blobs=BlobServiceClient(_require(storage.blob_service_uri, "blobServiceUri"), credential=credential),
+        tables=TableServiceClient(
+            endpoint=_require(storage.table_service_uri, "tableServiceUri"), credential=credential
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def current() -> StorageClients:
+    """The process's clients: created on first use, then shared by every invocation."""
+    return build(settings_module.current())
