@@ -1,0 +1,1 @@
+"""The app's own package: catalog, CloudEvents validation, ingest, routing, processing, handlers."""

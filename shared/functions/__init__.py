@@ -1,0 +1,1 @@
+"""Azure Functions adapters (blueprints): the only modules that import ``azure.functions``."""
