@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Final
 
 
-class Family(str, Enum):
+class Family(StrEnum):
     """How a type's ``data`` and ``source`` are shaped."""
 
     DIALOG = "dialog"

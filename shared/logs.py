@@ -20,7 +20,7 @@ PROCESS: Final = "dialogporten.process"
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
         return value
     return str(value)
 

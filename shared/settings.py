@@ -39,7 +39,7 @@ DECLARED: Final[tuple[Setting, ...]] = (
     Setting(f"{STORAGE_CONNECTION}__credential", None, "'managedidentity' for identity-based connections."),
     Setting(f"{STORAGE_CONNECTION}__clientId", None, "Client id of the user-assigned managed identity."),
     Setting("ALLOWED_RESOURCES", "", "Comma-separated resource URNs accepted; empty = all."),
-    Setting("ALLOWED_SOURCE_HOSTS", "", "Comma-separated source hosts accepted (e.g. platform.altinn.no); empty = all."),
+    Setting("ALLOWED_SOURCE_HOSTS", "", "Comma-separated source hosts accepted, e.g. platform.altinn.no; empty = all."),
     Setting("IDEMPOTENCY_RETENTION_SECONDS", "604800", "How long a completed event id is remembered (7 days)."),
     Setting("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS", "600", "After this, an in-progress claim of a dead worker expires."),
 )

@@ -12,7 +12,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue import (
+    ExponentialRetry,
+    QueueClient,
+    QueueServiceClient,
+    TextBase64DecodePolicy,
+    TextBase64EncodePolicy,
+)
 
 from shared import settings as settings_module
 from shared.settings import Settings, StorageSettings
@@ -26,13 +32,29 @@ AZURITE_ACCOUNT: Final = "devstoreaccount1"
 AZURITE_KEY: Final = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-def azurite_connection_string(host: str = "127.0.0.1", blob: int = 10000, queue: int = 10001, table: int = 10002) -> str:
+def azurite_connection_string(
+    host: str = "127.0.0.1", blob: int = 10000, queue: int = 10001, table: int = 10002
+) -> str:
     return (
         f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
         f"BlobEndpoint=http://{host}:{blob}/{AZURITE_ACCOUNT};"
         f"QueueEndpoint=http://{host}:{queue}/{AZURITE_ACCOUNT};"
         f"TableEndpoint=http://{host}:{table}/{AZURITE_ACCOUNT};"
     )
+
+
+def _client_options() -> dict[str, Any]:
+    """Bounded retries and timeouts: Altinn gives up on a webhook call after 45 s.
+
+    The storage SDKs' default back-off (15 s, then 18 s, 24 s) would outlast that
+    and turn a storage blip into a timeout instead of a prompt 503 that Altinn
+    retries. Worst case here: 4 attempts x 8 s read + 1+3+5 s back-off, under 45 s.
+    """
+    return {
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1),
+        "connection_timeout": 5,
+        "read_timeout": 8,
+    }
 
 
 def _expand(connection_string: str) -> str:
@@ -80,19 +102,21 @@ def build(cfg: Settings) -> StorageClients:
     from azure.data.tables import TableServiceClient
 
     storage = cfg.storage
+    opts = _client_options()
+    table_opts: dict[str, Any] = {"retry_total": 3, "connection_timeout": 5, "read_timeout": 8}
     if storage.connection_string:
         conn = _expand(storage.connection_string)
         return StorageClients(
-            queues=QueueServiceClient.from_connection_string(conn),
-            blobs=BlobServiceClient.from_connection_string(conn),
-            tables=TableServiceClient.from_connection_string(conn),
+            queues=QueueServiceClient.from_connection_string(conn, **opts),
+            blobs=BlobServiceClient.from_connection_string(conn, **opts),
+            tables=TableServiceClient.from_connection_string(conn, **table_opts),
         )
-    credential = _credential(storage)
+    cred = _credential(storage)
     return StorageClients(
-        queues=QueueServiceClient(_require(storage.queue_service_uri, "queueServiceUri"), credential=credential),
-        blobs=BlobServiceClient(_require(storage.blob_service_uri, "blobServiceUri"), credential=credential),
+        queues=QueueServiceClient(_require(storage.queue_service_uri, "queueServiceUri"), credential=cred, **opts),
+        blobs=BlobServiceClient(_require(storage.blob_service_uri, "blobServiceUri"), credential=cred, **opts),
         tables=TableServiceClient(
-            endpoint=_require(storage.table_service_uri, "tableServiceUri"), credential=credential
+            endpoint=_require(storage.table_service_uri, "tableServiceUri"), credential=cred, **table_opts
         ),
     )
 

@@ -1,0 +1,47 @@
+"""HTTP adapter: ``POST /api/events`` (auth level FUNCTION: Altinn calls it with ``?code=<function key>``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import azure.functions as func
+
+from shared import settings, storage
+from shared.ingest import Policy, WebhookRequest, handle
+from shared.outbox import QueueOutbox
+
+bp = func.Blueprint()
+
+# Every method is bound so that the core answers a wrong one with a precise 405
+# (and OPTIONS with the webhook handshake) instead of the host's bare 404.
+_METHODS = ["POST", "OPTIONS", "GET", "PUT", "PATCH", "DELETE", "HEAD"]
+
+
+@lru_cache(maxsize=1)
+def _outbox() -> QueueOutbox:
+    return QueueOutbox(storage.current())
+
+
+@lru_cache(maxsize=1)
+def _policy() -> Policy:
+    cfg = settings.current()
+    return Policy(cfg.allowed_resources, cfg.allowed_source_hosts)
+
+
+def reset() -> None:
+    """Forget the per-process clients and settings (tests point them at another Azurite)."""
+    _outbox.cache_clear()
+    _policy.cache_clear()
+
+
+@bp.function_name("webhook")
+@bp.route(route="events", methods=_METHODS, auth_level=func.AuthLevel.FUNCTION)
+def webhook(req: func.HttpRequest) -> func.HttpResponse:
+    request = WebhookRequest(
+        method=req.method,
+        headers={k.lower(): v for k, v in req.headers.items()},
+        body=req.get_body(),
+        url=req.url.split("?", 1)[0],  # never echo the function key back
+    )
+    response = handle(request, _outbox(), _policy())
+    return func.HttpResponse(body=response.body, status_code=response.status, headers=response.headers)

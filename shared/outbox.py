@@ -1,0 +1,78 @@
+"""The storage side of the webhook: makes an accepted event durable on its queue.
+
+Messages are base64 (what the queue trigger expects by default) and never
+expire (TTL -1). An event too large for one message goes to a blob first and
+the queue gets a claim check naming it. Any storage failure becomes
+:class:`~shared.ingest.StorageUnavailable`, which the webhook answers with 503.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Final
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import ContentSettings
+from azure.storage.queue import QueueClient
+
+from shared import messages
+from shared.cloudevent import CloudEvent
+from shared.ingest import StorageUnavailable
+from shared.storage import StorageClients
+
+#: Messages that never expire: an accepted event waits for its handler however long that takes.
+NEVER_EXPIRE: Final = -1
+
+
+class QueueOutbox:
+    """An :class:`~shared.ingest.EventSink` on Azure Storage. One per process; thread-safe."""
+
+    def __init__(self, clients: StorageClients) -> None:
+        self._clients = clients
+        self._queues: dict[str, QueueClient] = {}
+        self._lock = threading.Lock()
+        self._container_ready = False
+
+    def _queue(self, name: str) -> QueueClient:
+        client = self._queues.get(name)
+        if client is None:
+            with self._lock:
+                client = self._queues.setdefault(name, self._clients.queue(name))
+        return client
+
+    def _send(self, queue: str, body: str) -> None:
+        client = self._queue(queue)
+        try:
+            client.send_message(body, time_to_live=NEVER_EXPIRE)
+        except ResourceNotFoundError:
+            # Bicep creates every queue; locally (Azurite) the first event of a type creates its queue.
+            with contextlib.suppress(ResourceExistsError):
+                client.create_queue()
+            client.send_message(body, time_to_live=NEVER_EXPIRE)
+
+    def _store_blob(self, queue: str, body: str) -> str:
+        name = messages.claim_check_blob_name(queue)
+        container = self._clients.blobs.get_container_client(messages.CLAIM_CHECK_CONTAINER)
+        data = body.encode("utf-8")
+        try:
+            container.upload_blob(name, data, content_settings=_json_settings())
+        except ResourceNotFoundError:
+            with contextlib.suppress(ResourceExistsError):
+                container.create_container()
+            container.upload_blob(name, data, content_settings=_json_settings())
+        return name
+
+    def put(self, queue: str, body: str, event: CloudEvent) -> None:
+        try:
+            if messages.fits_inline(body):
+                self._send(queue, body)
+                return
+            blob = self._store_blob(queue, body)
+            self._send(queue, messages.claim_check_message(event.attributes, blob, len(body.encode("utf-8"))))
+        except AzureError as exc:
+            raise StorageUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+
+def _json_settings() -> ContentSettings:
+    return ContentSettings(content_type="application/cloudevents+json; charset=utf-8")

@@ -1,0 +1,112 @@
+"""Errors as values at the edge: RFC 9457 problem details.
+
+Every refusal of the webhook is a :class:`Problem` with one precise status.
+A 4xx says "your request was wrong, do not retry as is"; a 5xx says "our
+fault or storage down: retry".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+PROBLEM_CONTENT_TYPE: Final = "application/problem+json"
+_TYPE_BASE: Final = "urn:dialogporten-receiver:problem:"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """What was wrong with one member: where, what it held, which rule it broke."""
+
+    field: str
+    rule: str
+    value: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "rule": self.rule}
+        if self.value is not None:
+            out["value"] = _printable(self.value)
+        return out
+
+
+def _printable(value: Any, limit: int = 200) -> Any:
+    """Echo a bad value back, but never a huge or deeply nested one."""
+    if isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        # Beyond 2**53 JSON readers lose digits: say what it was instead of echoing it.
+        return value if abs(value) < 2**53 else f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "…"
+    if isinstance(value, dict | list):
+        return f"<JSON {'object' if isinstance(value, dict) else 'array'}>"
+    return str(value)[:limit]
+
+
+@dataclass(frozen=True)
+class Problem(Exception):
+    status: int
+    slug: str
+    title: str
+    detail: str
+    errors: tuple[FieldError, ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def type(self) -> str:
+        return _TYPE_BASE + self.slug
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
+        if instance:
+            out["instance"] = instance
+        if self.errors:
+            out["errors"] = [e.as_dict() for e in self.errors]
+        return out
+
+    def to_json(self, instance: str | None = None) -> str:
+        return json.dumps(self.body(instance), ensure_ascii=False)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.title}: {self.detail}"
+
+
+def bad_request(slug: str, detail: str, *errors: FieldError) -> Problem:
+    return Problem(400, slug, "Bad request", detail, errors)
+
+
+def invalid_event(detail: str, errors: list[FieldError]) -> Problem:
+    return Problem(400, "invalid-cloudevent", "Invalid CloudEvent", detail, tuple(errors))
+
+
+def forbidden(detail: str, *errors: FieldError) -> Problem:
+    return Problem(403, "not-allowed", "Event not allowed", detail, errors)
+
+
+def method_not_allowed(method: str, allow: str) -> Problem:
+    return Problem(
+        405,
+        "method-not-allowed",
+        "Method not allowed",
+        f"{method} is not supported here; use {allow}",
+        headers=(("Allow", allow),),
+    )
+
+
+def too_large(size: int, limit: int) -> Problem:
+    return Problem(413, "too-large", "Request too large", f"The body is {size} bytes; the limit is {limit} bytes")
+
+
+def unsupported_media_type(detail: str) -> Problem:
+    return Problem(415, "unsupported-media-type", "Unsupported media type", detail)
+
+
+def storage_unavailable(detail: str, retry_after_seconds: int) -> Problem:
+    return Problem(
+        503,
+        "storage-unavailable",
+        "Storage unavailable",
+        detail,
+        headers=(("Retry-After", str(retry_after_seconds)),),
+    )
