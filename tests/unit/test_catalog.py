@@ -1,0 +1,75 @@
+"""The catalog is the single source of truth: check it against the seed, the facts and Azure's naming rules."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from shared import catalog
+from shared.catalog import CATALOG, UNROUTED_QUEUE, Family, is_valid_queue_name
+from tests.conftest import ROOT
+
+SEED = ROOT.parent / "shared" / "seed" / "hendelser.md"
+NOT_IN_SEED = {
+    "dialogporten.dialog.activity.correspondence-opened.v1",
+    "dialogporten.dialog.activity.correspondence-confirmed.v1",
+}
+
+
+def test_catalog_has_the_23_dialogporten_types_once_each() -> None:
+    types = [row.type for row in CATALOG]
+    assert len(types) == 23
+    assert len(set(types)) == 23
+    assert all(re.fullmatch(r"dialogporten\.dialog\.[a-z.\-]+\.v1", t) for t in types)
+    assert NOT_IN_SEED <= set(types)
+
+
+def test_catalog_matches_the_seed_tables() -> None:
+    if not SEED.exists():
+        pytest.skip(f"seed document not present at {SEED} (only beside the team's checkout)")
+    seed_types = set(re.findall(r"`(dialogporten\.[a-z.\-]+\.v1)`", SEED.read_text(encoding="utf-8")))
+    assert len(seed_types) == 21
+    assert {row.type for row in CATALOG} == seed_types | NOT_IN_SEED
+
+
+@pytest.mark.parametrize("row", CATALOG, ids=lambda r: r.type)
+def test_queue_name_is_the_type_with_hyphens_and_valid_with_poison_suffix(row: catalog.EventType) -> None:
+    assert row.queue == row.type.replace(".", "-")
+    assert is_valid_queue_name(row.queue)
+    assert is_valid_queue_name(row.poison_queue)
+    assert len(row.queue) <= 56
+
+
+def test_unrouted_queue_and_all_queues() -> None:
+    assert is_valid_queue_name(UNROUTED_QUEUE)
+    assert is_valid_queue_name(catalog.poison_queue_for(UNROUTED_QUEUE))
+    queues = catalog.all_queues()
+    assert len(queues) == len(set(queues)) == 2 * (len(CATALOG) + 1)
+
+
+def test_function_names_are_unique_identifiers() -> None:
+    names = [row.function_name for row in CATALOG]
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", n) for n in names)
+
+
+def test_families_follow_the_type_names() -> None:
+    for row in CATALOG:
+        expected = (
+            Family.ACTIVITY
+            if ".activity." in row.type
+            else Family.TRANSMISSION
+            if ".transmission." in row.type
+            else Family.DIALOG
+        )
+        assert row.family is expected, row.type
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [("abc", True), ("ab", False), ("a" * 63, True), ("a" * 64, False), ("a--b", False), ("-ab", False),
+     ("ab-", False), ("Abc", False), ("a_b", False), ("a1-b2", True)],
+)  # fmt: skip
+def test_queue_name_rule(name: str, ok: bool) -> None:
+    assert is_valid_queue_name(name) is ok
