@@ -1,0 +1,53 @@
+# One command to run, one to test. Each installs what it needs first.
+#   make run    Azurite (in memory) + the local Functions runner on http://localhost:7071
+#   make test   ruff, mypy, the whole pytest suite (Azurite is started by the tests), Bicep checks
+#   make bench  throughput and cost figures (prints; never fails on a time)
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+STAMPS := .make
+
+.PHONY: install run test lint typecheck bench catalog clean
+
+install: $(STAMPS)/venv $(STAMPS)/npm
+
+$(STAMPS)/venv: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version.split()[0]}"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/npm: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/checkov: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+run: install
+	$(PY) -m devtools.dev $(ARGS)
+
+lint: $(STAMPS)/venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMPS)/venv
+	$(VENV)/bin/mypy
+
+test: install $(STAMPS)/checkov lint typecheck
+	$(PY) -m devtools.export_catalog --check
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m devtools.bench $(ARGS)
+
+catalog: $(STAMPS)/venv
+	$(PY) -m devtools.export_catalog
+
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
