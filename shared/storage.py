@@ -58,7 +58,8 @@ def _client_options() -> dict[str, Any]:
     }
 
 
-def _expand(connection_string: str) -> str:
+def expand_connection_string(connection_string: str) -> str:
+    """Spell out `UseDevelopmentStorage=true`, which the host understands and the SDKs do not."""
     if connection_string.replace(" ", "").lower().rstrip(";") == "usedevelopmentstorage=true":
         return azurite_connection_string()
     return connection_string
@@ -106,7 +107,7 @@ def build(cfg: Settings) -> StorageClients:
     opts = _client_options()
     table_opts: dict[str, Any] = {"retry_total": 3, "connection_timeout": 5, "read_timeout": 8}
     if storage.connection_string:
-        conn = _expand(storage.connection_string)
+        conn = expand_connection_string(storage.connection_string)
         return StorageClients(
             queues=QueueServiceClient.from_connection_string(conn, **opts),
             blobs=BlobServiceClient.from_connection_string(conn, **opts),
