@@ -33,4 +33,5 @@ def event_line(kind: str, outcome: str, fields: dict[str, Any]) -> str:
 
 
 def log_event(kind: str, outcome: str, level: int = logging.INFO, **fields: Any) -> None:
-    logger.log(level, event_line(kind, outcome, fields))
+    if logger.isEnabledFor(level):  # build the JSON only when someone will read it
+        logger.log(level, event_line(kind, outcome, fields))
