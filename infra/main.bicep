@@ -1,0 +1,177 @@
+// Dialogporten events receiver: everything it needs in one resource group.
+// Deploy with `azd up`, or `az deployment group create -g RG -f infra/main.bicep`
+// followed by publishing the code (see the README's deploy section).
+targetScope = 'resourceGroup'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the environment (e.g. dialogporten-tt02). Seeds the unique suffix of every resource name.')
+param environmentName string
+
+@description('Azure region. Flex Consumption must be available there (norwayeast is).')
+param location string = resourceGroup().location
+
+@description('Upper bound for scale-out of the function app.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per instance in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Altinn Events\' outbound addresses: the only callers admitted by default.')
+param altinnIpRules array = [
+  {
+    name: 'altinn-tt02'
+    ipAddress: '20.100.24.41/32'
+  }
+  {
+    name: 'altinn-production'
+    ipAddress: '20.100.46.139/32'
+  }
+]
+
+@description('More addresses (CIDR, e.g. your own 203.0.113.7/32) allowed to call the app, besides Altinn\'s.')
+param additionalAllowedIpAddresses array = []
+
+@description('true opens the app to the whole internet (the function key still guards the webhook). Keep false in production.')
+param allowAllIps bool = false
+
+@description('Resource URNs whose events are accepted, e.g. urn:altinn:resource:super-simple-service. Empty = all.')
+param allowedResources array = []
+
+@description('Event source hosts accepted, e.g. platform.tt02.altinn.no. Empty = all.')
+param allowedSourceHosts array = []
+
+@description('E-mail address for the "poisoned or parked" alert. Empty = no alert is created.')
+param alertEmail string = ''
+
+@description('Days after which claim-check blobs (events too large for a queue message) are deleted.')
+@minValue(1)
+param claimCheckRetentionDays int = 30
+
+@description('Days a deleted blob or container can be restored.')
+@minValue(1)
+@maxValue(365)
+param softDeleteRetentionDays int = 7
+
+@description('Days Log Analytics keeps logs.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('Optional object id of an operator (user or group) given read access to tables and blobs and read/replay access to queues. azd fills in the signed-in user.')
+param operatorPrincipalId string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param operatorPrincipalType string = 'User'
+
+param tags object = {}
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
+var allTags = union(tags, {
+  'azd-env-name': environmentName
+})
+
+var extraIpRules = [
+  for (cidr, i) in additionalAllowedIpAddresses: {
+    name: 'extra-${i}'
+    ipAddress: cidr
+  }
+]
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${abbrs.managedIdentityUserAssignedIdentities}dp-events-${resourceToken}'
+  location: location
+  tags: allTags
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: allTags
+    claimCheckRetentionDays: claimCheckRetentionDays
+    softDeleteRetentionDays: softDeleteRetentionDays
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}dp-events-${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}dp-events-${resourceToken}'
+    location: location
+    tags: allTags
+    retentionInDays: logRetentionDays
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appPrincipalId: identity.properties.principalId
+    operatorPrincipalId: operatorPrincipalId
+    operatorPrincipalType: operatorPrincipalType
+  }
+}
+
+module functionApp 'app/function.bicep' = {
+  name: 'functionApp'
+  params: {
+    name: '${abbrs.webSitesFunctions}dp-events-${resourceToken}'
+    planName: '${abbrs.webServerFarms}dp-events-${resourceToken}'
+    location: location
+    tags: allTags
+    identityId: identity.id
+    identityClientId: identity.properties.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    allowedIpRules: concat(altinnIpRules, extraIpRules)
+    allowAllIps: allowAllIps
+    allowedResources: allowedResources
+    allowedSourceHosts: allowedSourceHosts
+  }
+  // The host starts as soon as the app exists: its storage and telemetry roles must be in place.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module alerts 'app/alerts.bicep' = if (!empty(alertEmail)) {
+  name: 'alerts'
+  params: {
+    actionGroupName: '${abbrs.insightsActionGroups}dp-events-${resourceToken}'
+    alertRuleName: '${abbrs.insightsScheduledQueryRules}dp-events-poisoned-or-parked-${resourceToken}'
+    location: location
+    tags: allTags
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+    alertEmail: alertEmail
+  }
+}
+
+// azd turns these into environment values (`azd env get-values`). None is a secret:
+// the webhook URL is given without its key, which is fetched separately.
+output AZURE_LOCATION string = location
+output FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_HOSTNAME string = functionApp.outputs.defaultHostName
+output WEBHOOK_URL string = 'https://${functionApp.outputs.defaultHostName}/api/events'
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APPLICATION_INSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsName

@@ -1,0 +1,583 @@
+"""The Bicep templates, read as data: security properties, the catalog, the settings contract.
+
+The Bicep CLI is not available everywhere the tests run, so the templates are
+parsed with pycep (the parser checkov uses too) and the parsed tree is checked.
+The expressions pycep returns are rendered back to short strings (``render``)
+so that a check reads like the Bicep it checks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycep import BicepParser
+
+from devtools import export_catalog
+from shared import catalog, logs, messages, settings
+
+pytestmark = pytest.mark.infra
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+MAIN = INFRA / "main.bicep"
+STORAGE = INFRA / "app" / "storage.bicep"
+FUNCTION = INFRA / "app" / "function.bicep"
+RBAC = INFRA / "app" / "rbac.bicep"
+MONITORING = INFRA / "app" / "monitoring.bicep"
+ALERTS = INFRA / "app" / "alerts.bicep"
+
+ALTINN_TT02 = "20.100.24.41/32"
+ALTINN_PRODUCTION = "20.100.46.139/32"
+
+#: App settings Bicep may set although the code never reads them: the platform reads them.
+PLATFORM_SETTINGS = {
+    # Read by the Functions host: where to send telemetry.
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "the host sends telemetry to Application Insights",
+    # Makes the host authenticate telemetry with the managed identity (App Insights local auth is off).
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra ID auth for telemetry",
+}
+#: Declared by the code but set only locally: in Azure the identity-based ``AzureWebJobsStorage__*`` form is used.
+LOCAL_ONLY_SETTINGS = {settings.STORAGE_CONNECTION}
+
+ROLE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+ROLE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
+ROLE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+ROLE_MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+#: Control-plane roles that would let the app read account keys or change anything: never granted.
+BROAD_ROLES = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
+    "81a9662b-bebf-436f-a333-f67b29880f12": "Storage Account Key Operator Service Role",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@cache
+def parse(path: Path) -> dict[str, Any]:
+    parsed: dict[str, Any] = dict(BicepParser().parse(file_path=path))
+    return parsed
+
+
+def render(node: Any) -> Any:
+    """A pycep expression as short Bicep-like text; literals are returned unchanged."""
+    if isinstance(node, dict) and "operator" in node:
+        op = node["operator"]
+        operands = op["operands"]
+        if op["type"] == "property_accessor":
+            return f"{render(operands['operand_1'])}.{render(operands['operand_2'])}"
+        if op["type"] == "conditional":
+            cond, yes, no = (render(operands[k]) for k in ("condition", "true_value", "false_value"))
+            return f"{cond} ? {yes!r} : {no!r}"
+        if op["type"] == "not":
+            return f"!{render(operands['bool_value'])}"
+        return {op["type"]: {k: render(v) for k, v in operands.items()}}
+    if isinstance(node, dict) and "function" in node:
+        fn = node["function"]
+        args = ", ".join(str(render(v)) for v in fn["parameters"].values() if v is not None)
+        return f"{fn['type']}({args})"
+    return node
+
+
+def resource(path: Path, name: str) -> dict[str, Any]:
+    """The body of a resource (inside the loop, for a resource declared with ``for``)."""
+    config: dict[str, Any] = parse(path)["resources"][name]["config"]
+    return config["config"] if "loop_type" in config else config
+
+
+def resources_of_type(path: Path, type_: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in parse(path)["resources"].items() if r["type"] == type_}
+
+
+def variable(path: Path, name: str) -> Any:
+    return parse(path)["variables"][name]["value"]
+
+
+def param_default(path: Path, name: str) -> Any:
+    return parse(path)["parameters"][name]["default"]
+
+
+def app_settings() -> dict[str, Any]:
+    """Every app setting of the function app, by name, with its rendered value."""
+    site_config = resource(FUNCTION, "functionApp")["properties"]["siteConfig"]
+    loop = site_config["appSettings"]
+    # appSettings: [for setting in items(appSettings): {name: setting.key, value: setting.value}]
+    assert render(loop["loop_type"]["detail"]["array_name"]) == "items(appSettings)"
+    assert loop["config"] == {
+        "name": {"operator": {"type": "property_accessor", "operands": {"operand_1": "setting", "operand_2": "key"}}},
+        "value": {
+            "operator": {"type": "property_accessor", "operands": {"operand_1": "setting", "operand_2": "value"}}
+        },
+    }
+    # No other place sets app settings (a sites/config 'appsettings' resource would replace them all).
+    assert not resources_of_type(FUNCTION, "Microsoft.Web/sites/config")
+    return {name: render(value) for name, value in variable(FUNCTION, "appSettings").items()}
+
+
+def bicep_files() -> list[Path]:
+    return sorted(INFRA.rglob("*.bicep"))
+
+
+def module_params(name: str) -> dict[str, Any]:
+    """What main.bicep passes to a module (a conditional module nests its body under ``config``)."""
+    config: dict[str, Any] = parse(MAIN)["modules"][name]["config"]
+    params: dict[str, Any] = config["config"]["params"] if "condition" in config else config["params"]
+    return params
+
+
+def module_path(module: dict[str, Any]) -> Path:
+    relative: str = module["detail"]["path"]
+    return (INFRA / relative).resolve()
+
+
+# --------------------------------------------------------------------------- parsing and wiring
+
+
+def test_every_bicep_file_is_found() -> None:
+    names = {p.relative_to(INFRA).as_posix() for p in bicep_files()}
+    assert {"main.bicep", "app/storage.bicep", "app/function.bicep", "app/rbac.bicep"} <= names
+
+
+@pytest.mark.parametrize("path", bicep_files(), ids=lambda p: p.relative_to(INFRA).as_posix())
+def test_bicep_file_parses(path: Path) -> None:
+    parsed = parse(path)
+    assert parsed.get("resources") or parsed.get("modules"), f"{path} declares nothing"
+
+
+def test_every_module_exists_and_is_used() -> None:
+    modules = parse(MAIN)["modules"]
+    used = {module_path(m) for m in modules.values()}
+    assert all(p.is_file() for p in used), used
+    assert used == {p.resolve() for p in (INFRA / "app").glob("*.bicep")}, "a module file is not wired into main"
+
+
+def test_module_calls_match_module_parameters() -> None:
+    """What `bicep build` would reject: unknown parameters, or a required one left out."""
+    for name, module in parse(MAIN)["modules"].items():
+        declared = parse(module_path(module))["parameters"]
+        required = {p for p, spec in declared.items() if spec["default"] is None}
+        given = set(module_params(name))
+        assert given <= set(declared), f"module {name} passes unknown params {given - set(declared)}"
+        assert required <= given, f"module {name} misses required params {required - given}"
+
+
+def test_parameters_file_matches_main() -> None:
+    file_params = set(json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"])
+    declared = parse(MAIN)["parameters"]
+    required = {p for p, spec in declared.items() if spec["default"] is None}
+    assert file_params <= set(declared), f"unknown parameters {file_params - set(declared)}"
+    assert required <= file_params, f"required parameters missing {required - file_params}"
+
+
+def test_azd_service_is_tagged_on_the_function_app() -> None:
+    azure_yaml = (ROOT / "azure.yaml").read_text(encoding="utf-8")
+    services = re.search(r"^services:\n((?:[ ].*\n)+)", azure_yaml, re.MULTILINE)
+    assert services, "azure.yaml has no services"
+    service_names = re.findall(r"^  ([a-z][\w-]*):$", services.group(1), re.MULTILINE)
+    assert service_names == ["api"]
+    assert re.search(r"^    host: function$", services.group(1), re.MULTILINE)
+    assert re.search(r"^    language: python$", services.group(1), re.MULTILINE)
+    # azd finds the app to deploy to by this tag; pycep keeps the quotes of a quoted key.
+    tags = resource(FUNCTION, "functionApp")["tags"]["function"]
+    assert tags["type"] == "union"
+    assert tags["parameters"]["arg_2"] == {"'azd-service-name'": service_names[0]}
+
+
+# --------------------------------------------------------------------------- catalog <-> storage
+
+
+def test_catalog_json_is_generated_from_the_catalog() -> None:
+    on_disk = json.loads((INFRA / "catalog.json").read_text(encoding="utf-8"))
+    assert on_disk["queues"] == catalog.all_queues()
+    assert on_disk["containers"]["claimCheck"] == messages.CLAIM_CHECK_CONTAINER
+    assert set(on_disk["tables"]) == {"idempotency", "dialogs"}
+    assert (INFRA / "catalog.json").read_text(encoding="utf-8") == export_catalog.render(), (
+        "infra/catalog.json is stale: run `python -m devtools.export_catalog`"
+    )
+
+
+def test_catalog_json_tables_are_the_tables_the_handlers_use() -> None:
+    from shared import dialogs, idempotency
+
+    tables = json.loads((INFRA / "catalog.json").read_text(encoding="utf-8"))["tables"]
+    assert sorted(tables) == sorted([idempotency.IDEMPOTENCY_TABLE, dialogs.DIALOGS_TABLE])
+
+
+def test_catalog_json_lists_every_type_with_its_poison_queue_and_the_unrouted_queue() -> None:
+    queues = json.loads((INFRA / "catalog.json").read_text(encoding="utf-8"))["queues"]
+    for row in catalog.CATALOG:
+        assert row.queue in queues
+        assert row.poison_queue in queues
+    assert catalog.UNROUTED_QUEUE in queues
+    assert catalog.poison_queue_for(catalog.UNROUTED_QUEUE) in queues
+    assert len(queues) == len(set(queues)) == 2 * (len(catalog.CATALOG) + 1)
+    assert all(catalog.is_valid_queue_name(q) for q in queues)
+
+
+def test_export_check_detects_drift(tmp_path: Path) -> None:
+    target = tmp_path / "catalog.json"
+    assert export_catalog.main(["--check", "--path", str(target)]) == 1  # missing
+    stale = export_catalog.build()
+    stale["queues"] = stale["queues"][:-2]  # as if a type were added to the catalog but not exported
+    target.write_text(json.dumps(stale, indent=2) + "\n", encoding="utf-8")
+    assert export_catalog.main(["--check", "--path", str(target)]) == 1
+    assert export_catalog.main(["--path", str(target)]) == 0
+    assert export_catalog.main(["--check", "--path", str(target)]) == 0
+    assert json.loads(target.read_text(encoding="utf-8"))["queues"] == catalog.all_queues()
+
+
+def test_storage_creates_queues_tables_and_containers_from_catalog_json() -> None:
+    load = variable(STORAGE, "appStorage")["function"]
+    assert load["type"] == "load_json_content"
+    assert (STORAGE.parent / load["parameters"]["file_path"]).resolve() == (INFRA / "catalog.json").resolve()
+
+    queues = parse(STORAGE)["resources"]["queues"]
+    assert queues["type"] == "Microsoft.Storage/storageAccounts/queueServices/queues"
+    loop = queues["config"]["loop_type"]["detail"]
+    assert render(loop["array_name"]) == "appStorage.queues"
+    assert queues["config"]["config"]["name"] == loop["item_name"]
+
+    tables = parse(STORAGE)["resources"]["tables"]
+    assert tables["type"] == "Microsoft.Storage/storageAccounts/tableServices/tables"
+    loop = tables["config"]["loop_type"]["detail"]
+    assert render(loop["array_name"]) == "appStorage.tables"
+    assert tables["config"]["config"]["name"] == loop["item_name"]
+
+    containers = {
+        render(r["config"]["name"]): r["config"]["properties"]
+        for r in resources_of_type(STORAGE, "Microsoft.Storage/storageAccounts/blobServices/containers").values()
+    }
+    assert set(containers) == {"appStorage.containers.deployment", "appStorage.containers.claimCheck"}
+    assert all(props["publicAccess"] == "None" for props in containers.values())
+    # No queue, table or container is created anywhere else under a literal name.
+    for path in bicep_files():
+        for name, r in parse(path)["resources"].items():
+            if r["type"].endswith(("/queues", "/tables", "/containers")):
+                assert path == STORAGE, f"{path}: {name} creates storage outside storage.bicep"
+
+
+def test_deployment_package_container_is_the_one_the_function_app_deploys_from() -> None:
+    deployment = resource(FUNCTION, "functionApp")["properties"]["functionAppConfig"]["deployment"]["storage"]
+    assert deployment["type"] == "blobContainer"
+    assert deployment["value"] == "${storage.properties.primaryEndpoints.blob}${deploymentContainerName}"
+    assert deployment["authentication"] == {
+        "type": "UserAssignedIdentity",
+        "userAssignedIdentityResourceId": "identityId",
+    }
+    function_module = module_params("functionApp")
+    assert render(function_module["deploymentContainerName"]) == "storage.outputs.deploymentContainerName"
+    assert render(parse(STORAGE)["outputs"]["deploymentContainerName"]["value"]) == "deploymentContainer.name"
+
+
+# --------------------------------------------------------------------------- storage security
+
+
+def test_storage_account_is_entra_only_tls12_https_and_private_blobs() -> None:
+    props = resource(STORAGE, "storage")["properties"]
+    assert props["allowSharedKeyAccess"] is False
+    assert props["minimumTlsVersion"] == "TLS1_2"
+    assert props["supportsHttpsTrafficOnly"] is True
+    assert props["allowBlobPublicAccess"] is False
+    assert props["defaultToOAuthAuthentication"] is True
+    assert props["isLocalUserEnabled"] is False
+
+
+def test_blob_soft_delete_is_on() -> None:
+    props = resource(STORAGE, "blobService")["properties"]
+    for policy in ("deleteRetentionPolicy", "containerDeleteRetentionPolicy"):
+        assert props[policy]["enabled"] is True
+        assert props[policy]["days"] == "softDeleteRetentionDays"
+    assert param_default(MAIN, "softDeleteRetentionDays") >= 1
+
+
+def test_claim_check_blobs_expire_after_the_retention_parameter() -> None:
+    rules = resource(STORAGE, "lifecycle")["properties"]["policy"]["rules"]
+    [rule] = rules
+    assert rule["enabled"] is True
+    assert rule["definition"]["filters"]["prefixMatch"] == ["${appStorage.containers.claimCheck}/"]
+    delete = rule["definition"]["actions"]["baseBlob"]["delete"]
+    assert delete == {"daysAfterModificationGreaterThan": "claimCheckRetentionDays"}
+    assert param_default(MAIN, "claimCheckRetentionDays") == 30
+    given = module_params("storage")
+    assert given["claimCheckRetentionDays"] == "claimCheckRetentionDays"
+
+
+def test_no_secret_is_read_or_written_by_any_template() -> None:
+    forbidden = re.compile(
+        r"listKeys|listAccountSas|listServiceSas|AccountKey=|SharedAccessSignature|InstrumentationKey=|@secure",
+        re.IGNORECASE,
+    )
+    for path in [*bicep_files(), INFRA / "main.parameters.json"]:
+        hits = forbidden.findall(path.read_text(encoding="utf-8"))
+        assert not hits, f"{path.relative_to(ROOT)} mentions {hits}"
+
+
+# --------------------------------------------------------------------------- function app
+
+
+def test_plan_is_flex_consumption() -> None:
+    plan = resource(FUNCTION, "plan")
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    assert plan["properties"]["reserved"] is True  # Linux
+
+
+def test_function_app_runs_python_311_with_scale_parameters() -> None:
+    site = resource(FUNCTION, "functionApp")
+    assert site["kind"] == "functionapp,linux"
+    config = site["properties"]["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert config["scaleAndConcurrency"] == {
+        "maximumInstanceCount": "maximumInstanceCount",
+        "instanceMemoryMB": "instanceMemoryMB",
+    }
+    given = module_params("functionApp")
+    assert given["maximumInstanceCount"] == "maximumInstanceCount"
+    assert given["instanceMemoryMB"] == "instanceMemoryMB"
+    assert isinstance(param_default(MAIN, "maximumInstanceCount"), int)
+    assert param_default(MAIN, "instanceMemoryMB") in (512, 2048, 4096)
+
+
+def test_function_app_is_https_only_tls12_no_ftp_no_remote_debugging() -> None:
+    props = resource(FUNCTION, "functionApp")["properties"]
+    assert props["httpsOnly"] is True
+    site_config = props["siteConfig"]
+    assert site_config["minTlsVersion"] == "1.2"
+    assert site_config["scmMinTlsVersion"] == "1.2"
+    assert site_config["ftpsState"] == "Disabled"
+    assert site_config["remoteDebuggingEnabled"] is False
+
+
+def test_basic_publishing_credentials_are_off() -> None:
+    policies = resources_of_type(FUNCTION, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
+    by_name = {r["config"]["name"]: r["config"] for r in policies.values()}
+    assert set(by_name) == {"ftp", "scm"}
+    for policy in by_name.values():
+        assert policy["parent"] == "functionApp"
+        assert policy["properties"] == {"allow": False}
+
+
+def test_function_app_uses_only_the_user_assigned_identity() -> None:
+    identity = resource(FUNCTION, "functionApp")["identity"]
+    assert identity["type"] == "UserAssigned"
+    assert list(identity["userAssignedIdentities"]) == ["'${identityId}'"]  # pycep keeps the key's quotes
+    given = module_params("functionApp")
+    assert render(given["identityId"]) == "identity.id"
+    assert render(given["identityClientId"]) == "identity.properties.clientId"
+    assert parse(MAIN)["resources"]["identity"]["type"] == "Microsoft.ManagedIdentity/userAssignedIdentities"
+
+
+def test_storage_connection_is_identity_based() -> None:
+    app = app_settings()
+    prefix = settings.STORAGE_CONNECTION + "__"
+    assert app[prefix + "credential"] == "managedidentity"
+    assert app[prefix + "clientId"] == "identityClientId"
+    assert app[prefix + "blobServiceUri"] == "storage.properties.primaryEndpoints.blob"
+    assert app[prefix + "queueServiceUri"] == "storage.properties.primaryEndpoints.queue"
+    assert app[prefix + "tableServiceUri"] == "storage.properties.primaryEndpoints.table"
+    assert settings.STORAGE_CONNECTION not in app, "a bare AzureWebJobsStorage would be a connection string"
+    # The endpoints are those of the account this deployment creates.
+    given = module_params("functionApp")
+    assert render(given["storageAccountName"]) == "storage.outputs.name"
+
+
+def test_telemetry_is_authenticated_with_the_identity() -> None:
+    app = app_settings()
+    assert app["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+    assert app["APPLICATIONINSIGHTS_CONNECTION_STRING"] == "applicationInsights.properties.ConnectionString"
+    insights = resource(MONITORING, "applicationInsights")["properties"]
+    assert insights["DisableLocalAuth"] is True
+    assert render(insights["WorkspaceResourceId"]) == "logAnalytics.id"
+
+
+def test_settings_contract_every_required_setting_is_set_by_bicep() -> None:
+    """Each setting the code reads without a safe default reaches Azure."""
+    app = app_settings()
+    needed = {s.name for s in settings.DECLARED if s.default is None} - LOCAL_ONLY_SETTINGS
+    assert needed, "settings.DECLARED has no setting without default: the contract test would be vacuous"
+    missing = needed - set(app)
+    assert not missing, f"the code reads {sorted(missing)} (no default) but Bicep does not set them"
+
+
+def test_settings_contract_bicep_sets_nothing_the_code_does_not_read() -> None:
+    app = app_settings()
+    unknown = set(app) - settings.DECLARED_NAMES - set(PLATFORM_SETTINGS)
+    assert not unknown, f"Bicep sets {sorted(unknown)}, which neither the code nor the platform reads"
+    assert LOCAL_ONLY_SETTINGS <= settings.DECLARED_NAMES
+
+
+def test_allow_lists_for_events_are_parameters() -> None:
+    app = app_settings()
+    assert app["ALLOWED_RESOURCES"] == "join(allowedResources, ,)"
+    assert app["ALLOWED_SOURCE_HOSTS"] == "join(allowedSourceHosts, ,)"
+    assert param_default(MAIN, "allowedResources") == []
+    assert param_default(MAIN, "allowedSourceHosts") == []
+
+
+# --------------------------------------------------------------------------- network
+
+
+def test_ip_allow_list_admits_only_altinn_by_default() -> None:
+    defaults = param_default(MAIN, "altinnIpRules")
+    assert sorted(rule["ipAddress"] for rule in defaults) == sorted([ALTINN_TT02, ALTINN_PRODUCTION])
+    assert param_default(MAIN, "additionalAllowedIpAddresses") == []
+    assert param_default(MAIN, "allowAllIps") is False
+
+    given = module_params("functionApp")
+    assert render(given["allowedIpRules"]) == "concat(altinnIpRules, extraIpRules)"
+    assert given["allowAllIps"] == "allowAllIps"
+    extra = variable(MAIN, "extraIpRules")
+    assert render(extra["loop_type"]["detail"]["array_name"]) == "additionalAllowedIpAddresses"
+    assert extra["config"]["ipAddress"] == extra["loop_type"]["detail"]["item_name"]
+
+    site_config = resource(FUNCTION, "functionApp")["properties"]["siteConfig"]
+    # Anything not on the list is denied unless the operator deliberately opens the app.
+    assert render(site_config["ipSecurityRestrictionsDefaultAction"]) == "allowAllIps ? 'Allow' : 'Deny'"
+    assert site_config["ipSecurityRestrictions"] == "ipSecurityRestrictions"
+    rules = variable(FUNCTION, "ipSecurityRestrictions")
+    assert rules["loop_type"]["detail"]["array_name"] == "allowedIpRules"
+    assert rules["config"]["action"] == "Allow"
+    assert render(rules["config"]["ipAddress"]) == "rule.ipAddress"
+
+
+# --------------------------------------------------------------------------- least privilege
+
+
+def _role_ids(path: Path, var_name: str) -> set[str]:
+    roles: dict[str, str] = variable(path, "roles")
+    return {roles[render(item).removeprefix("roles.")] for item in variable(path, var_name)}
+
+
+def test_app_identity_gets_data_roles_on_its_storage_account_only() -> None:
+    assert _role_ids(RBAC, "storageRolesForApp") == {
+        ROLE_BLOB_DATA_OWNER,
+        ROLE_QUEUE_DATA_CONTRIBUTOR,
+        ROLE_TABLE_DATA_CONTRIBUTOR,
+    }
+    assignment = parse(RBAC)["resources"]["appStorageRoles"]["config"]
+    assert assignment["loop_type"]["detail"]["array_name"] == "storageRolesForApp"
+    body = assignment["config"]
+    assert body["scope"] == "storage"
+    assert render(body["name"]) == "guid(storage.id, appPrincipalId, roleId)"
+    assert body["properties"]["principalId"] == "appPrincipalId"
+    assert body["properties"]["principalType"] == "ServicePrincipal"
+    given = module_params("rbac")
+    assert render(given["appPrincipalId"]) == "identity.properties.principalId"
+
+
+def test_app_identity_may_publish_telemetry() -> None:
+    body = resource(RBAC, "appMetricsPublisher")
+    assert body["scope"] == "applicationInsights"
+    assert render(body["name"]) == "guid(applicationInsights.id, appPrincipalId, roles.monitoringMetricsPublisher)"
+    assert variable(RBAC, "roles")["monitoringMetricsPublisher"] == ROLE_MONITORING_METRICS_PUBLISHER
+
+
+def test_every_role_assignment_has_a_stable_name_and_no_broad_role() -> None:
+    assignments = 0
+    for path in bicep_files():
+        text = path.read_text(encoding="utf-8")
+        for role_id, role in BROAD_ROLES.items():
+            assert role_id not in text, f"{path.relative_to(ROOT)} grants {role}"
+        for name in resources_of_type(path, "Microsoft.Authorization/roleAssignments"):
+            assignments += 1
+            assert str(render(resource(path, name)["name"])).startswith("guid("), f"{name} has no guid() name"
+    assert assignments >= 3
+
+
+def test_operator_roles_exist_only_when_an_operator_is_given() -> None:
+    loop = parse(RBAC)["resources"]["operatorStorageRoles"]["config"]["loop_type"]["detail"]["array_name"]
+    assert render(loop) == "empty(operatorPrincipalId) ? [] : 'storageRolesForOperator'"
+    assert ROLE_BLOB_DATA_OWNER not in _role_ids(RBAC, "storageRolesForOperator")
+    assert ROLE_TABLE_DATA_CONTRIBUTOR not in _role_ids(RBAC, "storageRolesForOperator")
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def _alert_query() -> str:
+    query: str = variable(ALERTS, "query")
+    return query
+
+
+def _kql_matches(query: str, message: str) -> bool:
+    """The alert query's filter, replayed in Python on one AppTraces ``Message``.
+
+    Only the literals come from the query (the logger prefixes and the
+    logger/outcome pairs); if the query changes shape, the asserts below fail.
+    """
+    prefixes = re.findall(r'Message startswith "([^"]+)"', query)
+    pairs = re.findall(r'logger == "([^"]+)" and outcome == "([^"]+)"', query)
+    assert len(prefixes) == 2
+    assert len(pairs) == 2
+    assert 'split(Message, " ")[0]' in query
+    assert 'parse_json(substring(Message, indexof(Message, "{")))' in query
+    if not any(message.startswith(p) for p in prefixes):
+        return False
+    logger = message.split(" ", maxsplit=1)[0]
+    outcome = str(json.loads(message[message.index("{") :]).get("outcome"))
+    return (logger, outcome) in pairs
+
+
+@pytest.mark.parametrize(
+    ("kind", "outcome", "fires"),
+    [
+        (logs.PROCESS, "poisoned", True),
+        (logs.INGEST, "parked", True),
+        (logs.PROCESS, "done", False),
+        (logs.PROCESS, "parked", False),
+        (logs.INGEST, "poisoned", False),
+        (logs.INGEST, "enqueued", False),
+    ],
+)
+def test_alert_fires_on_poisoned_and_parked_log_lines(kind: str, outcome: str, fires: bool) -> None:
+    line = logs.event_line(
+        kind,
+        outcome,
+        {"event_id": "e1", "event_type": "x.y", "dialog_id": "d1", "queue": "q", "dequeue_count": 5},
+    )
+    assert _kql_matches(_alert_query(), line) is fires
+
+
+def test_alert_is_optional_and_mails_the_given_address() -> None:
+    alerts = parse(MAIN)["modules"]["alerts"]["config"]
+    assert render(alerts["condition"]) == "!empty(alertEmail)"
+    assert param_default(MAIN, "alertEmail") == ""
+    rule = resource(ALERTS, "poisonedOrParked")
+    assert parse(ALERTS)["resources"]["poisonedOrParked"]["type"] == "Microsoft.Insights/scheduledQueryRules"
+    assert rule["properties"]["scopes"] == ["logAnalyticsId"]
+    criterion = rule["properties"]["criteria"]["allOf"][0]
+    assert criterion["query"] == "query"
+    assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)
+    assert [render(a) for a in rule["properties"]["actions"]["actionGroups"]] == ["actionGroup.id"]
+    receivers = resource(ALERTS, "actionGroup")["properties"]["emailReceivers"]
+    assert [r["emailAddress"] for r in receivers] == ["alertEmail"]
+    assert len(resource(ALERTS, "actionGroup")["properties"]["groupShortName"]) <= 12
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_outputs_name_the_app_and_give_the_webhook_url_without_key() -> None:
+    outputs = {name: render(o["value"]) for name, o in parse(MAIN)["outputs"].items()}
+    assert outputs["FUNCTION_APP_NAME"] == "functionApp.outputs.name"
+    assert outputs["FUNCTION_APP_HOSTNAME"] == "functionApp.outputs.defaultHostName"
+    assert outputs["WEBHOOK_URL"] == "https://${functionApp.outputs.defaultHostName}/api/events"
+    assert outputs["STORAGE_ACCOUNT_NAME"] == "storage.outputs.name"
+    for path in bicep_files():
+        for name, output in parse(path).get("outputs", {}).items():
+            text = json.dumps(output)
+            assert not re.search(r"ConnectionString|code=|key|secret|password", text, re.IGNORECASE), (
+                f"{path.relative_to(ROOT)} output {name} may leak a secret: {text}"
+            )
+
+
+def test_deploy_guide_documents_every_parameter() -> None:
+    guide = (INFRA / "DEPLOY.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `(\w+)` \|", guide, re.MULTILINE))
+    assert rows == set(parse(MAIN)["parameters"]), "infra/DEPLOY.md's parameter table and main.bicep differ"
