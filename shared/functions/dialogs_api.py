@@ -1,0 +1,45 @@
+"""HTTP adapter: ``GET /api/dialogs/{dialogId}`` returns what the default handlers know about a dialog."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import azure.functions as func
+from azure.core.exceptions import AzureError
+
+from shared import storage
+from shared.dialogs import DialogStore
+from shared.problems import PROBLEM_CONTENT_TYPE, Problem, bad_request, storage_unavailable
+
+bp = func.Blueprint()
+
+
+def _problem(problem: Problem, instance: str) -> func.HttpResponse:
+    return func.HttpResponse(
+        body=problem.to_json(instance),
+        status_code=problem.status,
+        mimetype=PROBLEM_CONTENT_TYPE,
+        headers=dict(problem.headers),
+    )
+
+
+@bp.function_name("get_dialog")
+@bp.route(route="dialogs/{dialogId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_dialog(req: func.HttpRequest) -> func.HttpResponse:
+    raw = req.route_params.get("dialogId", "")
+    instance = f"/api/dialogs/{raw}"
+    try:
+        dialog_id = str(uuid.UUID(raw))
+    except ValueError:
+        return _problem(bad_request("invalid-dialog-id", f"{raw!r} is not a dialog id (a GUID)"), instance)
+    try:
+        state = DialogStore(storage.current().tables).get(dialog_id)
+    except AzureError as exc:
+        return _problem(storage_unavailable(f"could not read the dialogs table: {type(exc).__name__}", 5), instance)
+    if state is None:
+        detail = f"No event has been applied for dialog {dialog_id}"
+        problem = Problem(404, "dialog-not-found", "Dialog not found", detail)
+        return _problem(problem, instance)
+    body = json.dumps(state.to_json(), ensure_ascii=False)
+    return func.HttpResponse(body=body, status_code=200, mimetype="application/json")

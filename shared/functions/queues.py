@@ -1,0 +1,47 @@
+"""Queue adapters: one queue-triggered function per catalog type, plus one for ``dialogporten-unrouted``.
+
+Generated from :data:`shared.catalog.CATALOG`: adding a row adds its function.
+Each function only adapts ``func.QueueMessage`` to :func:`shared.processing.process_message`;
+the business logic lives in :mod:`shared.handlers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import azure.functions as func
+
+from shared import settings, storage
+from shared.catalog import CATALOG, UNROUTED_QUEUE
+from shared.processing import process_message
+from shared.settings import STORAGE_CONNECTION
+
+bp = func.Blueprint()
+
+UNROUTED_FUNCTION: Final = "on_unrouted"
+
+
+def _adapter(queue: str, name: str) -> Callable[[func.QueueMessage], None]:
+    def run(msg: func.QueueMessage) -> None:
+        process_message(
+            msg.get_body(),
+            queue=queue,
+            dequeue_count=int(msg.dequeue_count or 1),
+            clients=storage.current(),
+            cfg=settings.current(),
+            message_id=msg.id,
+        )
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+def _register(queue: str, name: str) -> None:
+    fn = _adapter(queue, name)
+    bp.function_name(name=name)(bp.queue_trigger(arg_name="msg", queue_name=queue, connection=STORAGE_CONNECTION)(fn))
+
+
+for _row in CATALOG:
+    _register(_row.queue, _row.function_name)
+_register(UNROUTED_QUEUE, UNROUTED_FUNCTION)

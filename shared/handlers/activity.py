@@ -1,0 +1,26 @@
+"""Handlers for the activity family (``dialogporten.dialog.activity.*.v1``: 17 types).
+
+YOUR CODE GOES HERE, e.g.::
+
+    @handles(ActivitySignatureProvided)
+    def on_signed(event: ActivitySignatureProvided) -> None:
+        ...  # event.activity_id, event.data.extended_activity_type
+
+    @handles(ActivityPaymentMade, ActivityFormSubmitted)
+    def on_money_or_form(event: ActivityEvent) -> None:
+        ...
+
+Raise to have the event retried.
+"""
+
+from __future__ import annotations
+
+from shared.events import ActivityEvent
+from shared.handlers.registry import handles
+from shared.handlers.state import record_dialog_state
+
+
+@handles(ActivityEvent)
+def keep_dialog_state(event: ActivityEvent) -> None:
+    """Default: record the activity (last activity, count) on the dialog's row."""
+    record_dialog_state(event)

@@ -1,0 +1,22 @@
+"""Handlers for the transmission family (``dialogporten.dialog.transmission.created.v1``).
+
+YOUR CODE GOES HERE, e.g.::
+
+    @handles(TransmissionCreated)
+    def on_transmission(event: TransmissionCreated) -> None:
+        ...  # event.transmission_id, event.data.sender_type ("ServiceOwner" / "PartyRepresentative")
+
+Raise to have the event retried.
+"""
+
+from __future__ import annotations
+
+from shared.events import TransmissionEvent
+from shared.handlers.registry import handles
+from shared.handlers.state import record_dialog_state
+
+
+@handles(TransmissionEvent)
+def keep_dialog_state(event: TransmissionEvent) -> None:
+    """Default: count the transmission on the dialog's row."""
+    record_dialog_state(event)

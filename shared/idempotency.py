@@ -1,0 +1,248 @@
+"""Idempotency store: each event id is handled once, even though it is delivered at least once.
+
+Modelled on the idempotency utility of Powertools for AWS Lambda: a
+persistence layer with a record per key in one of two states,
+
+* ``INPROGRESS`` - a worker claimed the event and is running its handlers.
+  The claim carries an expiry (``IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS``); a worker
+  that died leaves a claim that others may take over once it has expired.
+  The timeout must exceed ``functionTimeout`` in host.json (5 min < 10 min)
+  so that a live invocation never loses its claim.
+* ``COMPLETED`` - the handlers succeeded. The record is kept for
+  ``IDEMPOTENCY_RETENTION_SECONDS`` (7 days by default, well beyond Altinn's
+  ~1.5 day retry window); an expired record counts as absent.
+
+A claim is a conditional insert (the table refuses a second entity with the
+same keys). Taking over an expired record is an update conditional on the
+etag that was read, so of two workers racing for it exactly one wins.
+Completing and releasing are conditional on the claim's own etag, so a worker
+whose claim expired and was taken over cannot overwrite the new owner.
+
+Table Storage has no TTL: expired rows stay until something deletes them.
+They are harmless (treated as absent); :meth:`IdempotencyStore.purge_expired`
+removes them for whoever schedules it.
+
+Layout: table :data:`IDEMPOTENCY_TABLE`, ``PartitionKey`` = the event id (or a
+hash of it when it holds characters a key may not), ``RowKey`` = ``""``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableServiceClient
+
+__all__ = [
+    "COMPLETED",
+    "IDEMPOTENCY_TABLE",
+    "INPROGRESS",
+    "AlreadyCompleted",
+    "AlreadyInProgress",
+    "Claim",
+    "ClaimLost",
+    "IdempotencyError",
+    "IdempotencyStore",
+    "ensure_table",
+]
+
+IDEMPOTENCY_TABLE: Final = "idempotency"
+INPROGRESS: Final = "INPROGRESS"
+COMPLETED: Final = "COMPLETED"
+_ROW: Final = ""
+#: Keys may not hold / \ # ? or control characters and are at most 1 KiB.
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9._:@=+-]{1,200}$")
+
+
+class IdempotencyError(Exception):
+    """Base of the store's refusals."""
+
+
+class AlreadyCompleted(IdempotencyError):
+    """The event was handled before: acknowledge it, do not run the handlers again."""
+
+
+class AlreadyInProgress(IdempotencyError):
+    """Another worker holds a live claim on the event: try again later."""
+
+    def __init__(self, event_id: str, expires_at: datetime) -> None:
+        super().__init__(f"event {event_id} is being handled elsewhere; claim expires at {expires_at.isoformat()}")
+        self.expires_at = expires_at
+
+
+class ClaimLost(IdempotencyError):
+    """Our claim expired and another worker took it over before we completed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Proof of a claim: the key and the etag of the record we wrote."""
+
+    event_id: str
+    key: str
+    etag: str
+    expires_at: datetime
+    taken_over: bool = False
+    """True when this claim replaced an expired one (a worker died, or a completed record aged out)."""
+
+
+_ENSURED: Final[weakref.WeakKeyDictionary[Any, set[str]]] = weakref.WeakKeyDictionary()
+
+
+def ensure_table(tables: TableServiceClient, name: str) -> TableClient:
+    """The table client, creating the table on first use per process (Bicep creates it in Azure)."""
+    done = _ENSURED.setdefault(tables, set())
+    if name not in done:
+        tables.create_table_if_not_exists(name)
+        done.add(name)
+    return tables.get_table_client(name)
+
+
+def forget_tables() -> None:
+    """Forget which tables exist (tests delete them between cases)."""
+    _ENSURED.clear()
+
+
+def record_key(event_id: str) -> str:
+    if _SAFE_KEY.match(event_id):
+        return event_id
+    return "sha256-" + hashlib.sha256(event_id.encode("utf-8")).hexdigest()
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value))
+
+
+def _etag(metadata: Any) -> str:
+    return str(metadata["etag"])
+
+
+class IdempotencyStore:
+    """Claim / complete / release over one Azure Table."""
+
+    def __init__(
+        self,
+        tables: TableServiceClient,
+        *,
+        claim_timeout_seconds: int,
+        retention_seconds: int,
+        table_name: str = IDEMPOTENCY_TABLE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._tables = tables
+        self._table_name = table_name
+        self.claim_timeout = timedelta(seconds=claim_timeout_seconds)
+        self.retention = timedelta(seconds=retention_seconds)
+        self._clock = clock
+
+    @property
+    def table(self) -> TableClient:
+        return ensure_table(self._tables, self._table_name)
+
+    def _entity(self, key: str, event_id: str, status: str, expires_at: datetime, **extra: Any) -> dict[str, Any]:
+        return {
+            "PartitionKey": key,
+            "RowKey": _ROW,
+            "event_id": event_id,
+            "status": status,
+            "expires_at": expires_at,
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+
+    def claim(self, event_id: str, **info: Any) -> Claim:
+        """Mark ``event_id`` in progress, or raise :class:`AlreadyCompleted` / :class:`AlreadyInProgress`.
+
+        ``info`` (e.g. ``event_type``, ``dialog_id``) is stored on the record for operators.
+        """
+        key = record_key(event_id)
+        table = self.table
+        for _ in range(3):
+            now = self._clock()
+            expires = now + self.claim_timeout
+            entity = self._entity(key, event_id, INPROGRESS, expires, claimed_at=now, **info)
+            try:
+                meta = table.create_entity(entity)
+                return Claim(event_id, key, _etag(meta), expires)
+            except ResourceExistsError:
+                pass
+            try:
+                existing = table.get_entity(key, _ROW)
+            except ResourceNotFoundError:
+                continue  # released or purged between the two calls: insert again
+            existing_expiry = _utc(existing.get("expires_at"))
+            if existing_expiry > now:
+                if existing.get("status") == COMPLETED:
+                    raise AlreadyCompleted(f"event {event_id} was already handled")
+                raise AlreadyInProgress(event_id, existing_expiry)
+            try:
+                meta = table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=_etag(existing.metadata),
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                continue  # someone else took it over first: look again
+            except ResourceNotFoundError:
+                continue
+            return Claim(event_id, key, _etag(meta), expires, taken_over=True)
+        raise AlreadyInProgress(event_id, self._clock() + self.claim_timeout)
+
+    def complete(self, claim: Claim) -> None:
+        """Turn our claim into a completed record kept for the retention period.
+
+        Raises :class:`ClaimLost` when the claim expired and another worker owns the record now.
+        """
+        now = self._clock()
+        entity = self._entity(claim.key, claim.event_id, COMPLETED, now + self.retention, completed_at=now)
+        try:
+            self.table.update_entity(
+                entity, mode=UpdateMode.MERGE, etag=claim.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise ClaimLost(f"claim on event {claim.event_id} was lost before completion: {exc.reason}") from None
+
+    def release(self, claim: Claim) -> None:
+        """Give the claim up (the handlers failed) so that the next delivery runs at once."""
+        # No longer ours (ResourceModified): leave the new owner's record alone.
+        with contextlib.suppress(ResourceModifiedError, ResourceNotFoundError):
+            self.table.delete_entity(claim.key, _ROW, etag=claim.etag, match_condition=MatchConditions.IfNotModified)
+
+    def status(self, event_id: str) -> tuple[str, datetime] | None:
+        """(status, expires_at) of an event's record, or None (for operators and tests)."""
+        try:
+            entity = self.table.get_entity(record_key(event_id), _ROW)
+        except ResourceNotFoundError:
+            return None
+        return str(entity["status"]), _utc(entity["expires_at"])
+
+    def purge_expired(self) -> int:
+        """Delete records whose expiry has passed; returns how many."""
+        table = self.table
+        now = self._clock()
+        removed = 0
+        for entity in table.query_entities("expires_at lt @now", parameters={"now": now}):
+            try:
+                table.delete_entity(
+                    entity["PartitionKey"],
+                    entity["RowKey"],
+                    etag=_etag(entity.metadata),
+                    match_condition=MatchConditions.IfNotModified,
+                )
+                removed += 1
+            except (ResourceModifiedError, ResourceNotFoundError):
+                pass
+        return removed

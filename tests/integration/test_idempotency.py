@@ -1,0 +1,157 @@
+"""The idempotency store on a real table (Azurite): claim, complete, release, expiry, races."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.idempotency import (
+    COMPLETED,
+    INPROGRESS,
+    AlreadyCompleted,
+    AlreadyInProgress,
+    ClaimLost,
+    IdempotencyStore,
+    record_key,
+)
+from shared.storage import StorageClients
+
+pytestmark = pytest.mark.azurite
+
+EVENT = "a4f4e30d-564e-4e36-b111-41e08238ebce"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_store(clients: StorageClients, clock: Clock) -> Callable[[], IdempotencyStore]:
+    def make() -> IdempotencyStore:
+        return IdempotencyStore(clients.tables, claim_timeout_seconds=600, retention_seconds=7 * 86400, clock=clock)
+
+    return make
+
+
+def test_a_completed_event_is_a_duplicate_for_the_whole_retention(
+    make_store: Callable[[], IdempotencyStore], clock: Clock
+) -> None:
+    store = make_store()
+    store.complete(store.claim(EVENT, event_type="dialogporten.dialog.created.v1"))
+    assert store.status(EVENT) == (COMPLETED, clock.now + timedelta(days=7))
+    clock.advance(7 * 86400 - 1)
+    with pytest.raises(AlreadyCompleted):
+        store.claim(EVENT)
+    clock.advance(2)  # retention over: the id is as good as new
+    claim = store.claim(EVENT)
+    assert claim.taken_over
+
+
+def test_a_live_claim_makes_a_duplicate_wait_and_an_expired_one_is_taken_over(
+    make_store: Callable[[], IdempotencyStore], clock: Clock
+) -> None:
+    store = make_store()
+    first = store.claim(EVENT)
+    assert not first.taken_over
+    clock.advance(599)
+    with pytest.raises(AlreadyInProgress) as info:
+        store.claim(EVENT)
+    assert info.value.expires_at == first.expires_at
+    clock.advance(2)  # the first worker died: its claim expired
+    second = store.claim(EVENT)
+    assert second.taken_over
+    assert store.status(EVENT) == (INPROGRESS, second.expires_at)
+    with pytest.raises(ClaimLost):
+        store.complete(first)  # the dead worker woke up: it cannot overwrite the new owner
+    store.release(first)  # nor delete the new owner's claim
+    assert store.status(EVENT) == (INPROGRESS, second.expires_at)
+    store.complete(second)
+    status = store.status(EVENT)
+    assert status is not None
+    assert status[0] == COMPLETED
+
+
+def test_a_released_claim_lets_the_next_delivery_run_at_once(make_store: Callable[[], IdempotencyStore]) -> None:
+    store = make_store()
+    store.release(store.claim(EVENT))
+    assert store.status(EVENT) is None
+    assert not store.claim(EVENT).taken_over
+
+
+def test_of_many_concurrent_claims_exactly_one_wins(make_store: Callable[[], IdempotencyStore]) -> None:
+    results: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        store = make_store()
+        barrier.wait()
+        try:
+            store.claim(EVENT)
+            results.append("won")
+        except AlreadyInProgress:
+            results.append("busy")
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["busy"] * 7 + ["won"]
+
+
+def test_of_many_concurrent_takeovers_of_an_expired_claim_exactly_one_wins(
+    make_store: Callable[[], IdempotencyStore], clock: Clock
+) -> None:
+    make_store().claim(EVENT)
+    clock.advance(601)
+    results: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        store = make_store()
+        barrier.wait()
+        try:
+            results.append(store.claim(EVENT).taken_over)
+        except AlreadyInProgress:
+            results.append(False)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+
+
+def test_event_ids_with_characters_a_table_key_refuses_still_work(make_store: Callable[[], IdempotencyStore]) -> None:
+    store = make_store()
+    odd = "weird/id#with?chars\\"
+    assert record_key(odd).startswith("sha256-")
+    store.complete(store.claim(odd))
+    with pytest.raises(AlreadyCompleted):
+        store.claim(odd)
+
+
+def test_purge_removes_only_expired_records(make_store: Callable[[], IdempotencyStore], clock: Clock) -> None:
+    store = make_store()
+    store.complete(store.claim("old"))
+    clock.advance(8 * 86400)
+    store.claim("fresh")
+    assert store.purge_expired() == 1
+    assert store.status("old") is None
+    assert store.status("fresh") is not None

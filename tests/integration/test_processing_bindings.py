@@ -1,0 +1,48 @@
+"""The queue functions are generated from the catalog: one trigger per catalog queue, and nothing else."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from function_app import app
+from shared.catalog import CATALOG, UNROUTED_QUEUE
+
+
+def app_functions() -> list[Any]:
+    """``app.get_functions()`` once per process: azure-functions 1.26 refuses a second call on one app."""
+    cached: list[Any] | None = getattr(app, "_built_functions", None)
+    if cached is None:
+        cached = app.get_functions()
+        app._built_functions = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def test_every_catalog_queue_has_exactly_one_trigger_and_nothing_else() -> None:
+    triggers: Counter[str] = Counter()
+    names: dict[str, str] = {}
+    for function in app_functions():
+        for binding in function.get_bindings_dict()["bindings"]:
+            if binding["type"] == "queueTrigger":
+                assert binding["connection"] == "AzureWebJobsStorage"
+                assert binding["name"] == "msg"
+                triggers[binding["queueName"]] += 1
+                names[binding["queueName"]] = function.get_function_name()
+    expected = [row.queue for row in CATALOG] + [UNROUTED_QUEUE]
+    assert triggers == Counter(expected)
+    for row in CATALOG:
+        assert names[row.queue] == row.function_name
+    assert names[UNROUTED_QUEUE] == "on_unrouted"
+
+
+def test_function_names_are_unique_across_the_app() -> None:
+    names = [f.get_function_name() for f in app_functions()]
+    assert len(names) == len(set(names))
+    assert {"webhook", "get_dialog"} <= set(names)
+
+
+def test_queue_functions_have_no_other_bindings() -> None:
+    queue_functions = {row.function_name for row in CATALOG} | {"on_unrouted"}
+    for function in app_functions():
+        if function.get_function_name() in queue_functions:
+            assert [b.type for b in function.get_bindings()] == ["queueTrigger"]
