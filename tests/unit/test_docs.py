@@ -1,0 +1,33 @@
+"""The README stays true: its generated tables match the catalog and the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devtools import docs
+from shared.catalog import CATALOG
+from shared.settings import DECLARED
+
+
+def test_readme_tables_are_fresh() -> None:
+    text = docs.README.read_text(encoding="utf-8")
+    assert docs.render(text) == text, "README.md's generated tables are stale: run `python -m devtools.docs`"
+
+
+def test_readme_names_every_type_queue_and_setting() -> None:
+    text = docs.README.read_text(encoding="utf-8")
+    for row in CATALOG:
+        assert f"| `{row.type}` | `{row.queue}` | `{row.model}` |" in text
+    for setting in DECLARED:
+        assert f"| `{setting.name}` |" in text
+
+
+def test_check_mode_reports_a_stale_readme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = tmp_path / "README.md"
+    stale.write_text(docs.README.read_text(encoding="utf-8").replace(CATALOG[0].description, "stale"), encoding="utf-8")
+    monkeypatch.setattr(docs, "README", stale)
+    assert docs.main(["--check"]) == 1
+    assert docs.main([]) == 0
+    assert docs.main(["--check"]) == 0
