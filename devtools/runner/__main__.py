@@ -1,0 +1,3 @@
+from devtools.runner.cli import main
+
+raise SystemExit(main())
