@@ -15,9 +15,9 @@ by event id) and never loses it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import base64
 import binascii
+import contextlib
 import json
 import os
 import sys

@@ -233,4 +233,3 @@ def _process(
         extra["warning"] = str(exc)
     log(HANDLED, logging.WARNING if "warning" in extra else logging.INFO, **extra)
     return HANDLED
-

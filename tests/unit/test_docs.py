@@ -31,3 +31,27 @@ def test_check_mode_reports_a_stale_readme(tmp_path: Path, monkeypatch: pytest.M
     assert docs.main(["--check"]) == 1
     assert docs.main([]) == 0
     assert docs.main(["--check"]) == 0
+
+
+def test_the_readme_handler_example_runs_on_a_real_event(capsys: pytest.CaptureFixture[str]) -> None:
+    from devtools.samples import sample_event
+    from shared.events import parse_event
+    from shared.handlers import registry
+
+    text = docs.README.read_text(encoding="utf-8")
+    section = text[text.index("## Writing your handler") :]
+    snippet = section[
+        section.index("```python") + len("```python") : section.index("```", section.index("```python") + 9)
+    ]
+    namespace: dict[str, object] = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    handler = namespace["on_signed"]
+    try:
+        event = parse_event(sample_event("dialogporten.dialog.activity.signature-provided.v1"))
+        assert handler in registry.handlers_for(type(event))
+        handler(event)  # type: ignore[operator]
+        printed = capsys.readouterr().out
+        assert event.dialog_id in printed
+        assert event.time_raw in printed
+    finally:
+        registry.unregister(handler)  # type: ignore[arg-type]

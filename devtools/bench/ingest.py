@@ -1,0 +1,155 @@
+"""Webhook benchmarks: CPU per event, import time, and throughput into queues beside raw send_message."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import timeit
+from collections.abc import Callable
+
+import azure.functions as func
+from azure.core.exceptions import ResourceExistsError
+
+from devtools.azurite import ROOT, Azurite
+from devtools.bench.common import Rate, median, run_concurrently, table
+from devtools.samples import sample_event
+from shared import catalog, ingest, messages, settings, storage
+from shared.cloudevent import CloudEvent
+from shared.functions import webhook as webhook_module
+from shared.ingest import Policy, WebhookRequest
+
+
+class _NullSink:
+    def put(self, queue: str, body: str, event: CloudEvent) -> None:
+        return None
+
+
+def cpu_per_event(repeat: int = 7, number: int = 5000) -> dict[str, float]:
+    """Microseconds per event, best of ``repeat`` runs: the pure core without any I/O."""
+    body = json.dumps(sample_event("dialogporten.dialog.activity.signature-provided.v1")).encode()
+    request = WebhookRequest("POST", {"content-type": "application/json; charset=utf-8"}, body)
+    policy = Policy()
+    sink = _NullSink()
+    logging.disable(logging.CRITICAL)  # logging cost depends on the handler attached, not on this code
+    try:
+        plan = min(timeit.repeat(lambda: ingest.plan(request, policy), repeat=repeat, number=number)) / number
+        whole = min(timeit.repeat(lambda: ingest.handle(request, sink, policy), repeat=repeat, number=number)) / number
+        loads = min(timeit.repeat(lambda: json.loads(body), repeat=repeat, number=number)) / number
+    finally:
+        logging.disable(logging.NOTSET)
+    return {
+        "json.loads alone": loads * 1e6,
+        "parse+validate+route": plan * 1e6,
+        "whole handle (serialize, no I/O)": whole * 1e6,
+    }
+
+
+def import_times(runs: int = 5) -> dict[str, float]:
+    """Milliseconds to import, each in a fresh interpreter; median of ``runs``."""
+    snippets = {
+        "import azure.functions": "import azure.functions",
+        "import function_app": "import function_app",
+    }
+    out: dict[str, float] = {}
+    for name, code in snippets.items():
+        prog = f"import time; t=time.perf_counter(); {code}; print((time.perf_counter()-t)*1000)"
+        samples = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", prog], cwd=ROOT, capture_output=True, text=True, check=True
+                ).stdout
+            )
+            for _ in range(runs)
+        ]
+        out[name] = median(samples)
+    return out
+
+
+def throughput(
+    conn: str, events_per_run: int, concurrencies: tuple[int, ...] = (1, 16)
+) -> list[tuple[int, Rate, Rate]]:
+    """Events/s into queues: the webhook function in-process vs raw ``send_message`` of the same bodies."""
+    clients = storage.build(settings.load({settings.STORAGE_CONNECTION: conn}))
+    for row in catalog.CATALOG:
+        with contextlib.suppress(ResourceExistsError):
+            clients.queues.create_queue(row.queue)
+    os.environ[settings.STORAGE_CONNECTION] = conn
+    settings.current.cache_clear()
+    storage.current.cache_clear()
+    webhook_module.reset()
+    fn: Callable[[func.HttpRequest], func.HttpResponse] = webhook_module.webhook.build().get_user_function()
+    logging.disable(logging.CRITICAL)
+
+    queue_clients = {row.queue: clients.queue(row.queue) for row in catalog.CATALOG}
+    results = []
+    for concurrency in concurrencies:
+        events = [sample_event(catalog.CATALOG[i % len(catalog.CATALOG)]) for i in range(events_per_run)]
+        bodies = [json.dumps(e).encode() for e in events]
+
+        def raw(pair: tuple[dict[str, object], bytes]) -> None:
+            event, _ = pair
+            queue_clients[catalog.queue_name_for(str(event["type"]))].send_message(
+                messages.serialize_event(event), time_to_live=-1
+            )
+
+        def hook(pair: tuple[dict[str, object], bytes]) -> None:
+            _, body = pair
+            response = fn(
+                func.HttpRequest("POST", "http://x/api/events", headers={"Content-Type": "application/json"}, body=body)
+            )
+            if response.status_code != 200:
+                raise RuntimeError(response.get_body())
+
+        pairs = list(zip(events, bodies, strict=True))
+        # Alternate the two, three rounds each, and keep each one's best: the machine is shared and noisy.
+        raw_rates, hook_rates = [], []
+        for _ in range(3):
+            raw_rates.append(run_concurrently(pairs, raw, concurrency))
+            hook_rates.append(run_concurrently(pairs, hook, concurrency))
+        results.append(
+            (concurrency, max(raw_rates, key=lambda r: r.per_second), max(hook_rates, key=lambda r: r.per_second))
+        )
+    logging.disable(logging.NOTSET)
+    return results
+
+
+def report(events_per_run: int = 600) -> str:
+    lines = ["## Webhook (ingest)", ""]
+    cpu = cpu_per_event()
+    lines += [
+        "CPU per event, no I/O (best of 7 x 5000):",
+        "",
+        table([("step", "µs/event")] + [(k, f"{v:.1f}") for k, v in cpu.items()]),
+        "",
+    ]
+    imports = import_times()
+    ratio = imports["import function_app"] / imports["import azure.functions"]
+    lines += ["Import time, fresh interpreter (median of 5):", "",
+              table([("what", "ms")] + [(k, f"{v:.0f}") for k, v in imports.items()]),
+              f"\nfunction_app / azure.functions: {ratio:.2f}x", ""]  # fmt: skip
+    with Azurite.on_free_ports() as azurite:
+        rows = [("concurrency", "raw send_message ev/s", "webhook function ev/s", "ratio (goal >= 0.9)")]
+        for concurrency, raw, hook in throughput(azurite.connection_string, events_per_run):
+            rows.append(
+                (
+                    str(concurrency),
+                    f"{raw.per_second:.0f}",
+                    f"{hook.per_second:.0f}",
+                    f"{hook.per_second / raw.per_second:.2f}",
+                )
+            )
+        lines += [
+            f"Into queues on Azurite, {events_per_run} events a round, best of 3 alternating rounds:",
+            "",
+            table(rows),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report())
