@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -40,18 +42,17 @@ def test_the_readme_handler_example_runs_on_a_real_event(capsys: pytest.CaptureF
 
     text = docs.README.read_text(encoding="utf-8")
     section = text[text.index("## Writing your handler") :]
-    snippet = section[
-        section.index("```python") + len("```python") : section.index("```", section.index("```python") + 9)
-    ]
+    begin = section.index("```python") + len("```python")
+    snippet = section[begin : section.index("```", begin)]
     namespace: dict[str, object] = {}
     exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    handler = namespace["on_signed"]
+    handler = cast("Callable[[Any], None]", namespace["on_signed"])
     try:
         event = parse_event(sample_event("dialogporten.dialog.activity.signature-provided.v1"))
         assert handler in registry.handlers_for(type(event))
-        handler(event)  # type: ignore[operator]
+        handler(event)
         printed = capsys.readouterr().out
         assert event.dialog_id in printed
         assert event.time_raw in printed
     finally:
-        registry.unregister(handler)  # type: ignore[arg-type]
+        registry.unregister(handler)
