@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import ContentSettings
 from azure.storage.queue import QueueClient
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContentSettings
 
 from shared import messages
 from shared.cloudevent import CloudEvent
@@ -75,4 +77,6 @@ class QueueOutbox:
 
 
 def _json_settings() -> ContentSettings:
+    from azure.storage.blob import ContentSettings  # only for claim checks
+
     return ContentSettings(content_type="application/cloudevents+json; charset=utf-8")

@@ -7,24 +7,17 @@ settings the Functions host itself reads for its queue triggers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+import threading
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Final
-
-from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import (
-    LinearRetry,
-    QueueClient,
-    QueueServiceClient,
-    TextBase64DecodePolicy,
-    TextBase64EncodePolicy,
-)
 
 from shared import settings as settings_module
 from shared.settings import Settings, StorageSettings
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
+    from azure.storage.blob import BlobServiceClient
+    from azure.storage.queue import QueueClient, QueueServiceClient
 
 #: The Functions host and Azure SDKs understand this shorthand differently: the
 #: SDKs need it spelled out. These are Azurite's public, documented dev values.
@@ -51,6 +44,8 @@ def _client_options() -> dict[str, Any]:
     retries. Here: about 3 s when storage refuses connections; at worst 4 attempts
     x 8 s read + 3 x 1 s back-off, still under 45 s.
     """
+    from azure.storage.queue import LinearRetry
+
     return {
         "retry_policy": LinearRetry(backoff=1, retry_total=3, random_jitter_range=1),
         "connection_timeout": 5,
@@ -83,6 +78,8 @@ def _require(uri: str | None, what: str) -> str:
 
 def queue_client(service: QueueServiceClient, name: str) -> QueueClient:
     """A queue client that speaks base64, as the queue trigger expects by default."""
+    from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+
     return service.get_queue_client(
         name,
         message_encode_policy=TextBase64EncodePolicy(),
@@ -90,37 +87,73 @@ def queue_client(service: QueueServiceClient, name: str) -> QueueClient:
     )
 
 
-@dataclass(frozen=True)
 class StorageClients:
-    queues: QueueServiceClient
-    blobs: BlobServiceClient
-    tables: TableServiceClient
+    """The queue, blob and table service clients, each built on first use.
+
+    Lazily, because each SDK costs tens of milliseconds to import and a cold
+    start pays for every import: an instance that only serves the webhook never
+    loads the table SDK, and one that only handles queue messages never loads
+    the blob SDK unless a claim check needs it. Thread-safe.
+    """
+
+    def __init__(self, cfg: Settings) -> None:
+        self._storage = cfg.storage
+        self._lock = threading.Lock()
+
+    def _connection_string(self) -> str | None:
+        conn = self._storage.connection_string
+        return expand_connection_string(conn) if conn else None
+
+    @cached_property
+    def _credential(self) -> Any:
+        return _credential(self._storage)
+
+    @cached_property
+    def queues(self) -> QueueServiceClient:
+        from azure.storage.queue import QueueServiceClient
+
+        with self._lock:
+            conn = self._connection_string()
+            if conn:
+                return QueueServiceClient.from_connection_string(conn, **_client_options())
+            uri = _require(self._storage.queue_service_uri, "queueServiceUri")
+            return QueueServiceClient(uri, credential=self._credential, **_client_options())
+
+    @cached_property
+    def blobs(self) -> BlobServiceClient:
+        from azure.storage.blob import BlobServiceClient
+
+        with self._lock:
+            conn = self._connection_string()
+            if conn:
+                return BlobServiceClient.from_connection_string(conn, **_client_options())
+            uri = _require(self._storage.blob_service_uri, "blobServiceUri")
+            return BlobServiceClient(uri, credential=self._credential, **_client_options())
+
+    @cached_property
+    def tables(self) -> TableServiceClient:
+        from azure.data.tables import TableServiceClient
+
+        options: dict[str, Any] = {"retry_total": 3, "connection_timeout": 5, "read_timeout": 8}
+        with self._lock:
+            conn = self._connection_string()
+            if conn:
+                return TableServiceClient.from_connection_string(conn, **options)
+            uri = _require(self._storage.table_service_uri, "tableServiceUri")
+            return TableServiceClient(endpoint=uri, credential=self._credential, **options)
 
     def queue(self, name: str) -> QueueClient:
         return queue_client(self.queues, name)
 
 
 def build(cfg: Settings) -> StorageClients:
-    from azure.data.tables import TableServiceClient
-
+    """Clients for ``cfg``; a misconfigured identity-based connection is reported here, not at first use."""
     storage = cfg.storage
-    opts = _client_options()
-    table_opts: dict[str, Any] = {"retry_total": 3, "connection_timeout": 5, "read_timeout": 8}
-    if storage.connection_string:
-        conn = expand_connection_string(storage.connection_string)
-        return StorageClients(
-            queues=QueueServiceClient.from_connection_string(conn, **opts),
-            blobs=BlobServiceClient.from_connection_string(conn, **opts),
-            tables=TableServiceClient.from_connection_string(conn, **table_opts),
-        )
-    cred = _credential(storage)
-    return StorageClients(
-        queues=QueueServiceClient(_require(storage.queue_service_uri, "queueServiceUri"), credential=cred, **opts),
-        blobs=BlobServiceClient(_require(storage.blob_service_uri, "blobServiceUri"), credential=cred, **opts),
-        tables=TableServiceClient(
-            endpoint=_require(storage.table_service_uri, "tableServiceUri"), credential=cred, **table_opts
-        ),
-    )
+    if not storage.connection_string:
+        for uri, what in ((storage.queue_service_uri, "queueServiceUri"), (storage.blob_service_uri, "blobServiceUri"),
+                          (storage.table_service_uri, "tableServiceUri")):  # fmt: skip
+            _require(uri, what)
+    return StorageClients(cfg)
 
 
 @lru_cache(maxsize=1)

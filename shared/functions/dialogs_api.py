@@ -6,10 +6,8 @@ import json
 import uuid
 
 import azure.functions as func
-from azure.core.exceptions import AzureError
 
 from shared import storage
-from shared.dialogs import DialogStore
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem, bad_request, storage_unavailable
 
 bp = func.Blueprint()
@@ -33,6 +31,10 @@ def get_dialog(req: func.HttpRequest) -> func.HttpResponse:
         dialog_id = str(uuid.UUID(raw))
     except ValueError:
         return _problem(bad_request("invalid-dialog-id", f"{raw!r} is not a dialog id (a GUID)"), instance)
+    from azure.core.exceptions import AzureError
+
+    from shared.dialogs import DialogStore  # on first use: the table SDK is not needed to index the app
+
     try:
         state = DialogStore(storage.current().tables).get(dialog_id)
     except AzureError as exc:

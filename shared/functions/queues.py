@@ -14,7 +14,6 @@ import azure.functions as func
 
 from shared import settings, storage
 from shared.catalog import CATALOG, UNROUTED_QUEUE
-from shared.processing import process_message
 from shared.settings import STORAGE_CONNECTION
 
 bp = func.Blueprint()
@@ -24,6 +23,11 @@ UNROUTED_FUNCTION: Final = "on_unrouted"
 
 def _adapter(queue: str, name: str) -> Callable[[func.QueueMessage], None]:
     def run(msg: func.QueueMessage) -> None:
+        # Imported here, not at module level: indexing the app (every cold start) then
+        # needs only the catalog, and an instance that only serves HTTP never loads
+        # pydantic models, the table SDK or the handlers.
+        from shared.processing import process_message
+
         process_message(
             msg.get_body(),
             queue=queue,

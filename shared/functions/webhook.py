@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from shared import settings, storage
 from shared.ingest import Policy, WebhookRequest, handle
-from shared.outbox import QueueOutbox
+
+if TYPE_CHECKING:
+    from shared.outbox import QueueOutbox
 
 bp = func.Blueprint()
 
@@ -19,6 +22,8 @@ _METHODS = ["POST", "OPTIONS", "GET", "PUT", "PATCH", "DELETE", "HEAD"]
 
 @lru_cache(maxsize=1)
 def _outbox() -> QueueOutbox:
+    from shared.outbox import QueueOutbox  # the storage SDKs load with the first event, not at indexing
+
     return QueueOutbox(storage.current())
 
 

@@ -1,0 +1,30 @@
+"""`make bench`: every benchmark, one after the other, printed as Markdown (copy into BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+
+from devtools.bench import drain, ingest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
+    args = parser.parse_args(argv)
+    print(f"# Benchmark run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"\nPython {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; Azurite in memory.\n")
+    sys.stdout.flush()
+    print(ingest.report(events_per_run=150 if args.quick else 600), flush=True)
+    if args.quick:
+        print(drain.report(events=300, memory_events=1000, dialogs=50), flush=True)
+    else:
+        print(drain.report(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
