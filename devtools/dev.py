@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 
 from devtools.azurite import ROOT, Azurite, port_open
+from devtools.export_catalog import provision
 from devtools.samples import sample_event
 from shared.settings import STORAGE_CONNECTION
 
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         env[STORAGE_CONNECTION] = azurite.connection_string
         print("Azurite started in memory on 127.0.0.1:10000 (blob), 10001 (queue), 10002 (table).")
 
+    provision(env[STORAGE_CONNECTION])  # the queues, tables and container Bicep creates in Azure
     command = [sys.executable, "-m", "devtools.runner", "--port", str(args.port), *runner_args]
     runner = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://localhost:{args.port}/api"

@@ -11,18 +11,21 @@ exactly these queues, tables and containers, so a type added to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 from typing import Any, Final
 
 from shared import catalog, messages
+from shared.dialogs import DIALOGS_TABLE
+from shared.idempotency import IDEMPOTENCY_TABLE
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 CATALOG_JSON: Final = ROOT / "infra" / "catalog.json"
 
 #: Tables the handlers use: idempotency claims and the last known state of each dialog.
-TABLES: Final = ("idempotency", "dialogs")
+TABLES: Final = (IDEMPOTENCY_TABLE, DIALOGS_TABLE)
 #: Blob container Flex Consumption deploys the app package from (one app per storage account).
 DEPLOYMENT_CONTAINER: Final = "app-package"
 
@@ -64,6 +67,26 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{path} already up to date")
     return 0
+
+
+def provision(connection_string: str) -> None:
+    """Create in a (local) storage account what Bicep creates in Azure: the host does not create trigger queues."""
+    from azure.core.exceptions import ResourceExistsError
+    from azure.data.tables import TableServiceClient
+    from azure.storage.blob import BlobServiceClient
+    from azure.storage.queue import QueueServiceClient
+
+    spec = build()
+    queues = QueueServiceClient.from_connection_string(connection_string)
+    for name in spec["queues"]:
+        with contextlib.suppress(ResourceExistsError):
+            queues.create_queue(name)
+    tables = TableServiceClient.from_connection_string(connection_string)
+    for name in spec["tables"]:
+        tables.create_table_if_not_exists(name)
+    blobs = BlobServiceClient.from_connection_string(connection_string)
+    with contextlib.suppress(ResourceExistsError):
+        blobs.create_container(spec["containers"]["claimCheck"])
 
 
 if __name__ == "__main__":
