@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceResponseError,
+)
 from azure.data.tables import UpdateMode
 
 if TYPE_CHECKING:
@@ -169,20 +175,28 @@ class IdempotencyStore:
         """
         key = record_key(event_id)
         table = self.table
+        # Our mark on the record. When a write lands but its response is lost (a timeout), the
+        # next look meets our own record: the owner tells it is ours, so the event runs now
+        # instead of waiting out its own claim as a duplicate of itself.
+        owner = uuid.uuid4().hex
         for _ in range(3):
             now = self._clock()
             expires = now + self.claim_timeout
-            entity = self._entity(key, event_id, INPROGRESS, expires, claimed_at=now, **info)
+            entity = self._entity(key, event_id, INPROGRESS, expires, claimed_at=now, owner=owner, **info)
             try:
                 meta = table.create_entity(entity)
                 return Claim(event_id, key, _etag(meta), expires)
             except ResourceExistsError:
                 pass
+            except ServiceResponseError:
+                pass  # the insert may have landed (the SDK does not retry a POST): the owner will tell
             try:
                 existing = table.get_entity(key, _ROW)
             except ResourceNotFoundError:
                 continue  # released or purged between the two calls: insert again
             existing_expiry = _utc(existing.get("expires_at"))
+            if existing.get("status") == INPROGRESS and existing.get("owner") == owner:
+                return Claim(event_id, key, _etag(existing.metadata), existing_expiry)
             if existing_expiry > now:
                 if existing.get("status") == COMPLETED:
                     raise AlreadyCompleted(f"event {event_id} was already handled")

@@ -7,7 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from azure.core.exceptions import ServiceResponseError
+from azure.core.pipeline import PipelineResponse
+from azure.data.tables import TableServiceClient
 
+from devtools.azurite import Azurite
 from shared.idempotency import (
     COMPLETED,
     INPROGRESS,
@@ -155,3 +159,40 @@ def test_purge_removes_only_expired_records(make_store: Callable[[], Idempotency
     assert store.purge_expired() == 1
     assert store.status("old") is None
     assert store.status("fresh") is not None
+
+
+class LoseFirstResponse:
+    """A network fault, not a fake store: the request reaches Azurite, its answer never comes back."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.lost = 0
+
+    def __call__(self, response: PipelineResponse) -> None:  # type: ignore[type-arg]
+        if response.http_request.method == self.method and "Tables" not in response.http_request.url and not self.lost:
+            self.lost += 1
+            raise ServiceResponseError("the response was lost on the way back")
+
+
+def test_a_claim_whose_response_was_lost_is_still_ours(azurite: Azurite, clients: StorageClients) -> None:
+    """The insert landed but its answer was lost: the claim is ours, and the event runs now (not in 10 minutes)."""
+    clients.tables.create_table_if_not_exists("idempotency")
+    fault = LoseFirstResponse("POST")
+    tables = TableServiceClient.from_connection_string(azurite.connection_string, raw_response_hook=fault)
+    store = IdempotencyStore(tables, claim_timeout_seconds=600, retention_seconds=3600)
+    claim = store.claim(EVENT, event_type="t", dialog_id=None)
+    assert fault.lost == 1
+    store.complete(claim)
+    assert store.status(EVENT) is not None
+    assert store.status(EVENT)[0] == COMPLETED  # type: ignore[index]
+    other = IdempotencyStore(clients.tables, claim_timeout_seconds=600, retention_seconds=3600)
+    with pytest.raises(AlreadyCompleted):
+        other.claim(EVENT, event_type="t", dialog_id=None)
+
+
+def test_another_workers_live_claim_is_still_refused(clients: StorageClients) -> None:
+    first = IdempotencyStore(clients.tables, claim_timeout_seconds=600, retention_seconds=3600)
+    second = IdempotencyStore(clients.tables, claim_timeout_seconds=600, retention_seconds=3600)
+    first.claim(EVENT, event_type="t", dialog_id=None)
+    with pytest.raises(AlreadyInProgress):
+        second.claim(EVENT, event_type="t", dialog_id=None)
