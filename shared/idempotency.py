@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
+    AzureError,
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
@@ -101,6 +103,8 @@ class Claim:
     expires_at: datetime
     taken_over: bool = False
     """True when this claim replaced an expired one (a worker died, or a completed record aged out)."""
+    owner: str = ""
+    """The token this claim wrote on the record: how a lost response is told from a rival's write."""
 
 
 _ENSURED: Final[weakref.WeakKeyDictionary[Any, set[str]]] = weakref.WeakKeyDictionary()
@@ -185,7 +189,7 @@ class IdempotencyStore:
             entity = self._entity(key, event_id, INPROGRESS, expires, claimed_at=now, owner=owner, **info)
             try:
                 meta = table.create_entity(entity)
-                return Claim(event_id, key, _etag(meta), expires)
+                return Claim(event_id, key, _etag(meta), expires, owner=owner)
             except ResourceExistsError:
                 pass
             except ServiceResponseError:
@@ -196,7 +200,7 @@ class IdempotencyStore:
                 continue  # released or purged between the two calls: insert again
             existing_expiry = _utc(existing.get("expires_at"))
             if existing.get("status") == INPROGRESS and existing.get("owner") == owner:
-                return Claim(event_id, key, _etag(existing.metadata), existing_expiry)
+                return Claim(event_id, key, _etag(existing.metadata), existing_expiry, owner=owner)
             if existing_expiry > now:
                 if existing.get("status") == COMPLETED:
                     raise AlreadyCompleted(f"event {event_id} was already handled")
@@ -212,22 +216,48 @@ class IdempotencyStore:
                 continue  # someone else took it over first: look again
             except ResourceNotFoundError:
                 continue
-            return Claim(event_id, key, _etag(meta), expires, taken_over=True)
+            return Claim(event_id, key, _etag(meta), expires, taken_over=True, owner=owner)
         raise AlreadyInProgress(event_id, self._clock() + self.claim_timeout)
 
-    def complete(self, claim: Claim) -> None:
+    def complete(self, claim: Claim, attempts: int = 4) -> None:
         """Turn our claim into a completed record kept for the retention period.
 
-        Raises :class:`ClaimLost` when the claim expired and another worker owns the record now.
+        The handlers have run by now, so this must not give up on a passing storage
+        fault: an in-progress record left behind would expire and let the event run
+        again. A write that landed but whose response was lost is recognised by our
+        owner token. Raises :class:`ClaimLost` when the claim expired and another
+        worker owns the record now.
         """
-        now = self._clock()
-        entity = self._entity(claim.key, claim.event_id, COMPLETED, now + self.retention, completed_at=now)
+        for attempt in range(1, attempts + 1):
+            now = self._clock()
+            entity = self._entity(claim.key, claim.event_id, COMPLETED, now + self.retention, completed_at=now)
+            try:
+                self.table.update_entity(
+                    entity, mode=UpdateMode.MERGE, etag=claim.etag, match_condition=MatchConditions.IfNotModified
+                )
+                return
+            except (ResourceModifiedError, ResourceNotFoundError) as exc:
+                if self._completed_by(claim):
+                    return
+                raise ClaimLost(f"claim on event {claim.event_id} was lost before completion: {exc.reason}") from None
+            except AzureError:
+                if self._completed_by(claim, swallow=True):
+                    return
+                if attempt == attempts:
+                    raise
+                time.sleep(0.5 * attempt)
+
+    def _completed_by(self, claim: Claim, *, swallow: bool = False) -> bool:
+        """Whether the record is completed under ``claim``'s owner token (our own write landed)."""
         try:
-            self.table.update_entity(
-                entity, mode=UpdateMode.MERGE, etag=claim.etag, match_condition=MatchConditions.IfNotModified
-            )
-        except (ResourceModifiedError, ResourceNotFoundError) as exc:
-            raise ClaimLost(f"claim on event {claim.event_id} was lost before completion: {exc.reason}") from None
+            entity = self.table.get_entity(claim.key, _ROW)
+        except ResourceNotFoundError:
+            return False
+        except AzureError:
+            if swallow:
+                return False
+            raise
+        return bool(claim.owner) and entity.get("owner") == claim.owner and entity.get("status") == COMPLETED
 
     def release(self, claim: Claim) -> None:
         """Give the claim up (the handlers failed) so that the next delivery runs at once."""

@@ -134,7 +134,9 @@ class StorageClients:
     def tables(self) -> TableServiceClient:
         from azure.data.tables import TableServiceClient
 
-        options: dict[str, Any] = {"retry_total": 3, "connection_timeout": 5, "read_timeout": 8}
+        # Only the queue functions and the dialog API use tables: no 45 s caller to answer, so a
+        # loaded storage account gets more time before a request is given up.
+        options: dict[str, Any] = {"retry_total": 3, "connection_timeout": 5, "read_timeout": 20}
         with self._lock:
             conn = self._connection_string()
             if conn:

@@ -196,3 +196,28 @@ def test_another_workers_live_claim_is_still_refused(clients: StorageClients) ->
     first.claim(EVENT, event_type="t", dialog_id=None)
     with pytest.raises(AlreadyInProgress):
         second.claim(EVENT, event_type="t", dialog_id=None)
+
+
+def test_a_completion_whose_response_was_lost_still_completes(azurite: Azurite, clients: StorageClients) -> None:
+    """After the handlers ran, a lost answer must not leave the record in progress (it would expire and rerun)."""
+    clients.tables.create_table_if_not_exists("idempotency")
+    fault = LoseFirstResponse("PATCH")  # the SDK's MERGE update
+    tables = TableServiceClient.from_connection_string(azurite.connection_string, raw_response_hook=fault)
+    store = IdempotencyStore(tables, claim_timeout_seconds=600, retention_seconds=3600)
+    claim = store.claim(EVENT, event_type="t", dialog_id=None)
+    store.complete(claim)
+    assert fault.lost == 1
+    status = store.status(EVENT)
+    assert status is not None
+    assert status[0] == COMPLETED
+
+
+def test_completing_a_claim_someone_else_took_over_is_refused(clients: StorageClients, clock: Clock) -> None:
+    store = IdempotencyStore(clients.tables, claim_timeout_seconds=10, retention_seconds=3600, clock=clock)
+    mine = store.claim(EVENT, event_type="t", dialog_id=None)
+    clock.advance(11)
+    theirs = store.claim(EVENT, event_type="t", dialog_id=None)
+    assert theirs.taken_over
+    with pytest.raises(ClaimLost):
+        store.complete(mine)
+    store.complete(theirs)
