@@ -73,6 +73,17 @@ def app_env(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[
     storage.current.cache_clear()
 
 
+def app_functions() -> list[Any]:
+    """``function_app.app.get_functions()`` once per process: azure-functions 1.26 refuses a second call on one app."""
+    from function_app import app
+
+    cached: list[Any] | None = getattr(app, "_built_functions", None)
+    if cached is None:
+        cached = app.get_functions()
+        app._built_functions = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def pytest_report_header() -> str:
     where = CONFORMANCE if CONFORMANCE.is_dir() else "absent (conformance tests will skip)"
     return f"CloudEvents conformance vectors: {where}; CI={os.environ.get('CI', '')}"

@@ -10,21 +10,12 @@ import azure.functions as func
 import pytest
 
 from devtools.samples import sample_event
-from function_app import app
 from shared.dialogs import DialogStore
 from shared.events import parse_event
 from shared.storage import StorageClients
+from tests.conftest import app_functions
 
 pytestmark = pytest.mark.azurite
-
-
-def app_functions() -> list[Any]:
-    """``app.get_functions()`` once per process: azure-functions 1.26 refuses a second call on one app."""
-    cached: list[Any] | None = getattr(app, "_built_functions", None)
-    if cached is None:
-        cached = app.get_functions()
-        app._built_functions = cached  # type: ignore[attr-defined]
-    return cached
 
 
 GET_DIALOG = next(f for f in app_functions() if f.get_function_name() == "get_dialog")

@@ -20,7 +20,6 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.queue import QueueMessage
 
 from devtools.samples import sample_event
-from function_app import app
 from shared import settings
 from shared.catalog import BY_QUEUE, BY_TYPE, CATALOG, UNROUTED_QUEUE
 from shared.dialogs import DialogStore
@@ -29,20 +28,12 @@ from shared.handlers import registry
 from shared.idempotency import IdempotencyStore
 from shared.messages import CLAIM_CHECK_CONTAINER, claim_check_message, serialize_event
 from shared.storage import StorageClients
+from tests.conftest import app_functions
 
 pytestmark = pytest.mark.azurite
 
 EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "events"
 CLAIM_TIMEOUT = 2
-
-
-def app_functions() -> list[Any]:
-    """``app.get_functions()`` once per process: azure-functions 1.26 refuses a second call on one app."""
-    cached: list[Any] | None = getattr(app, "_built_functions", None)
-    if cached is None:
-        cached = app.get_functions()
-        app._built_functions = cached  # type: ignore[attr-defined]
-    return cached
 
 
 FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in app_functions()}

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
-from function_app import app
 from shared.catalog import CATALOG, UNROUTED_QUEUE
-
-
-def app_functions() -> list[Any]:
-    """``app.get_functions()`` once per process: azure-functions 1.26 refuses a second call on one app."""
-    cached: list[Any] | None = getattr(app, "_built_functions", None)
-    if cached is None:
-        cached = app.get_functions()
-        app._built_functions = cached  # type: ignore[attr-defined]
-    return cached
+from tests.conftest import app_functions
 
 
 def test_every_catalog_queue_has_exactly_one_trigger_and_nothing_else() -> None:
