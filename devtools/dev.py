@@ -21,9 +21,11 @@ from shared.settings import STORAGE_CONNECTION
 
 def _wait_http(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
+    # OPTIONS: the webhook's handshake, which logs no event outcome (a GET would log a refusal).
+    probe = urllib.request.Request(url, method="OPTIONS")
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=1)  # any answer means the server is up
+            urllib.request.urlopen(probe, timeout=1)  # any answer means the server is up
             return True
         except urllib.error.HTTPError:
             return True
@@ -32,10 +34,16 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=7071, help="HTTP port of the runner (default 7071)")
     args, runner_args = parser.parse_known_args(argv)
+    # `kill` (SIGTERM) stops both as Ctrl-C does, instead of orphaning Azurite and the runner.
+    signal.signal(signal.SIGTERM, _interrupt)
 
     azurite: Azurite | None = None
     env = dict(os.environ)
