@@ -4,8 +4,9 @@ Bicep reads the file with ``loadJsonContent('../catalog.json')`` and creates
 exactly these queues, tables and containers, so a type added to
 :mod:`shared.catalog` reaches Azure by re-running this tool::
 
-    python -m devtools.export_catalog          # rewrite infra/catalog.json
-    python -m devtools.export_catalog --check  # exit 1 if the file is stale
+    python -m devtools.export_catalog              # rewrite infra/catalog.json
+    python -m devtools.export_catalog --check      # exit 1 if the file is stale
+    python -m devtools.export_catalog --provision  # create them in the AzureWebJobsStorage account (Azurite)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -47,8 +49,20 @@ def render() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if infra/catalog.json is stale")
+    parser.add_argument(
+        "--provision",
+        action="store_true",
+        help="create the queues, tables and container in AzureWebJobsStorage (default: Azurite on its usual ports)",
+    )
     parser.add_argument("--path", type=Path, default=CATALOG_JSON, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.provision:
+        from shared.settings import STORAGE_CONNECTION
+        from shared.storage import expand_connection_string
+
+        provision(expand_connection_string(os.environ.get(STORAGE_CONNECTION, "UseDevelopmentStorage=true")))
+        print("created what infra/catalog.json lists (queues, tables, container), where missing")
+        return 0
     path: Path = args.path
     wanted = render()
     current = path.read_text(encoding="utf-8") if path.exists() else None
