@@ -6,9 +6,10 @@ types to the pure core in ``shared``.
 
 import azure.functions as func
 
-from shared.functions import dialogs_api, queues, webhook
+from shared.functions import dialogs_api, housekeeping, queues, webhook
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(webhook.bp)
 app.register_functions(queues.bp)
 app.register_functions(dialogs_api.bp)
+app.register_functions(housekeeping.bp)

@@ -273,12 +273,19 @@ class IdempotencyStore:
             return None
         return str(entity["status"]), _utc(entity["expires_at"])
 
-    def purge_expired(self) -> int:
-        """Delete records whose expiry has passed; returns how many."""
+    def purge_expired(self, max_seconds: float | None = None) -> int:
+        """Delete records whose expiry has passed; returns how many.
+
+        ``max_seconds`` bounds the run (a timer function has a timeout): what is
+        left is taken by the next run.
+        """
         table = self.table
         now = self._clock()
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
         removed = 0
         for entity in table.query_entities("expires_at lt @now", parameters={"now": now}):
+            if deadline is not None and time.monotonic() > deadline:
+                break
             try:
                 table.delete_entity(
                     entity["PartitionKey"],
