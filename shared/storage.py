@@ -108,27 +108,30 @@ class StorageClients:
     def _credential(self) -> Any:
         return _credential(self._storage)
 
+    def _blob_or_queue(self, client_class: Any, uri: str | None, what: str) -> Any:
+        with self._lock:
+            conn = self._connection_string()
+            if conn:
+                return client_class.from_connection_string(conn, **_client_options())
+            return client_class(_require(uri, what), credential=self._credential, **_client_options())
+
     @cached_property
     def queues(self) -> QueueServiceClient:
         from azure.storage.queue import QueueServiceClient
 
-        with self._lock:
-            conn = self._connection_string()
-            if conn:
-                return QueueServiceClient.from_connection_string(conn, **_client_options())
-            uri = _require(self._storage.queue_service_uri, "queueServiceUri")
-            return QueueServiceClient(uri, credential=self._credential, **_client_options())
+        client: QueueServiceClient = self._blob_or_queue(
+            QueueServiceClient, self._storage.queue_service_uri, "queueServiceUri"
+        )
+        return client
 
     @cached_property
     def blobs(self) -> BlobServiceClient:
         from azure.storage.blob import BlobServiceClient
 
-        with self._lock:
-            conn = self._connection_string()
-            if conn:
-                return BlobServiceClient.from_connection_string(conn, **_client_options())
-            uri = _require(self._storage.blob_service_uri, "blobServiceUri")
-            return BlobServiceClient(uri, credential=self._credential, **_client_options())
+        client: BlobServiceClient = self._blob_or_queue(
+            BlobServiceClient, self._storage.blob_service_uri, "blobServiceUri"
+        )
+        return client
 
     @cached_property
     def tables(self) -> TableServiceClient:
