@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 from shared import messages
 from shared.cloudevent import CloudEvent
 from shared.ingest import StorageUnavailable
-from shared.storage import StorageClients
+from shared.storage import StorageClients, send_creating_queue
 
 #: Messages that never expire: an accepted event waits for its handler however long that takes.
 NEVER_EXPIRE: Final = -1
@@ -44,14 +44,7 @@ class QueueOutbox:
         return client
 
     def _send(self, queue: str, body: str) -> None:
-        client = self._queue(queue)
-        try:
-            client.send_message(body, time_to_live=NEVER_EXPIRE)
-        except ResourceNotFoundError:
-            # Bicep creates every queue; locally (Azurite) the first event of a type creates its queue.
-            with contextlib.suppress(ResourceExistsError):
-                client.create_queue()
-            client.send_message(body, time_to_live=NEVER_EXPIRE)
+        send_creating_queue(self._queue(queue), body, time_to_live=NEVER_EXPIRE)
 
     def _store_blob(self, queue: str, body: str) -> str:
         name = messages.claim_check_blob_name(queue)

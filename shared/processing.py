@@ -29,7 +29,6 @@ Outcomes, one structured log line each (``dialogporten.process {...}``):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -40,8 +39,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.queue import BinaryBase64EncodePolicy, QueueClient
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue import BinaryBase64EncodePolicy
 
 from shared import handlers, logs
 from shared.catalog import BY_QUEUE, UNROUTED_QUEUE, poison_queue_for
@@ -49,7 +48,7 @@ from shared.events import DialogportenEvent, EventError, UnknownEvent, parse_eve
 from shared.idempotency import AlreadyCompleted, AlreadyInProgress, ClaimLost, IdempotencyStore
 from shared.messages import MessageError, decode_message, summary
 from shared.settings import Settings
-from shared.storage import StorageClients
+from shared.storage import StorageClients, send_creating_queue
 
 __all__ = [
     "DUPLICATE",
@@ -114,15 +113,6 @@ def _fetch_blob(clients: StorageClients) -> Any:
     return fetch
 
 
-def _send(client: QueueClient, body: Any, **kwargs: Any) -> None:
-    try:
-        client.send_message(body, **kwargs)
-    except ResourceNotFoundError:
-        with contextlib.suppress(ResourceExistsError):
-            client.create_queue()
-        client.send_message(body, **kwargs)
-
-
 def _to_poison(clients: StorageClients, queue: str, body: str | bytes) -> None:
     """Write the untouched body to ``<queue>-poison`` (base64, as the host itself would)."""
     poison = poison_queue_for(queue)
@@ -131,9 +121,9 @@ def _to_poison(clients: StorageClients, queue: str, body: str | bytes) -> None:
             body = body.decode("utf-8")
         except UnicodeDecodeError:
             binary = clients.queues.get_queue_client(poison, message_encode_policy=BinaryBase64EncodePolicy())
-            _send(binary, body)
+            send_creating_queue(binary, body)
             return
-    _send(clients.queue(poison), body)
+    send_creating_queue(clients.queue(poison), body)
 
 
 def _typed(queue: str, obj: dict[str, Any]) -> DialogportenEvent | UnknownEvent:
@@ -210,7 +200,7 @@ def _process(
         remaining = (exc.expires_at.timestamp() - time.time()) + 1
         delay = max(1, math.ceil(min(remaining, qs.visibility_timeout_seconds)))
         text = body.decode("utf-8") if isinstance(body, bytes) else body
-        _send(clients.queue(queue), text, visibility_timeout=delay)
+        send_creating_queue(clients.queue(queue), text, visibility_timeout=delay)
         log(RETRY, logging.WARNING, reason=f"in progress elsewhere; put back, visible again in {delay} s")
         return RETRY
 

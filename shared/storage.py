@@ -7,6 +7,7 @@ settings the Functions host itself reads for its queue triggers.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Final
@@ -85,6 +86,21 @@ def queue_client(service: QueueServiceClient, name: str) -> QueueClient:
         message_encode_policy=TextBase64EncodePolicy(),
         message_decode_policy=TextBase64DecodePolicy(),
     )
+
+
+def send_creating_queue(client: QueueClient, body: Any, **kwargs: Any) -> None:
+    """``send_message``, creating the queue first if it is missing.
+
+    Bicep creates every queue in Azure; locally (Azurite) the first message creates it.
+    """
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+    try:
+        client.send_message(body, **kwargs)
+    except ResourceNotFoundError:
+        with contextlib.suppress(ResourceExistsError):
+            client.create_queue()
+        client.send_message(body, **kwargs)
 
 
 class StorageClients:
