@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
@@ -21,10 +21,7 @@ if TYPE_CHECKING:
 from shared import messages
 from shared.cloudevent import CloudEvent
 from shared.ingest import StorageUnavailable
-from shared.storage import StorageClients, send_creating_queue
-
-#: Messages that never expire: an accepted event waits for its handler however long that takes.
-NEVER_EXPIRE: Final = -1
+from shared.storage import NEVER_EXPIRE, StorageClients, send_creating_queue
 
 
 class QueueOutbox:

@@ -48,7 +48,7 @@ from shared.events import DialogportenEvent, EventError, UnknownEvent, parse_eve
 from shared.idempotency import AlreadyCompleted, AlreadyInProgress, ClaimLost, IdempotencyStore
 from shared.messages import MessageError, decode_message, summary
 from shared.settings import Settings
-from shared.storage import StorageClients, send_creating_queue
+from shared.storage import NEVER_EXPIRE, StorageClients, send_creating_queue
 
 __all__ = [
     "DUPLICATE",
@@ -121,9 +121,9 @@ def _to_poison(clients: StorageClients, queue: str, body: str | bytes) -> None:
             body = body.decode("utf-8")
         except UnicodeDecodeError:
             binary = clients.queues.get_queue_client(poison, message_encode_policy=BinaryBase64EncodePolicy())
-            send_creating_queue(binary, body)
+            send_creating_queue(binary, body, time_to_live=NEVER_EXPIRE)
             return
-    send_creating_queue(clients.queue(poison), body)
+    send_creating_queue(clients.queue(poison), body, time_to_live=NEVER_EXPIRE)
 
 
 def _typed(queue: str, obj: dict[str, Any]) -> DialogportenEvent | UnknownEvent:
@@ -200,7 +200,7 @@ def _process(
         remaining = (exc.expires_at.timestamp() - time.time()) + 1
         delay = max(1, math.ceil(min(remaining, qs.visibility_timeout_seconds)))
         text = body.decode("utf-8") if isinstance(body, bytes) else body
-        send_creating_queue(clients.queue(queue), text, visibility_timeout=delay)
+        send_creating_queue(clients.queue(queue), text, visibility_timeout=delay, time_to_live=NEVER_EXPIRE)
         log(RETRY, logging.WARNING, reason=f"in progress elsewhere; put back, visible again in {delay} s")
         return RETRY
 

@@ -88,6 +88,11 @@ def queue_client(service: QueueServiceClient, name: str) -> QueueClient:
     )
 
 
+#: Time to live of every message this app writes: an accepted event waits for its handler,
+#: and a poisoned one for an operator, however long that takes.
+NEVER_EXPIRE: Final = -1
+
+
 def send_creating_queue(client: QueueClient, body: Any, **kwargs: Any) -> None:
     """``send_message``, creating the queue first if it is missing.
 

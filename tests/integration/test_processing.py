@@ -252,6 +252,9 @@ def test_a_message_that_can_never_succeed_goes_to_poison_at_once_untouched(
     queue: str, body: str, env: StorageClients, recorder: Recorder, process_logs: Callable[[], list[dict[str, Any]]]
 ) -> None:
     deliver(queue, body, dequeue_count=1)  # returns normally: the host deletes the original
+    (parked,) = list(env.queue(queue + "-poison").peek_messages())
+    assert parked.expires_on is not None
+    assert parked.expires_on.year == 9999  # never expires: it waits for an operator's replay
     assert poison_bodies(env, queue) == [body]
     assert recorder.seen == []
     [line] = process_logs()
