@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.catalog import BY_TYPE, CATALOG, EventType, Family
+from shared.catalog import BY_TYPE, EventType, Family
 
 TT02_BASE = "https://platform.tt02.altinn.no/dialogporten/api/v1/enduser/dialogs"
 RESOURCE = "urn:altinn:resource:super-simple-service"
@@ -51,7 +51,3 @@ def sample_event(
         "source": source,
         "data": data,
     }
-
-
-def all_samples(dialog_id: str | None = None) -> list[dict[str, Any]]:
-    return [sample_event(row, dialog_id=dialog_id) for row in CATALOG]
