@@ -67,8 +67,13 @@ def decode_message(body: str | bytes, fetch_blob: Callable[[str, str], bytes] | 
         raise MessageError(f"message body is not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise MessageError(f"message body is a JSON {type(obj).__name__}, not an object")
+    return obj if fetch_blob is None else resolve_claim_check(obj, fetch_blob)
+
+
+def resolve_claim_check(obj: dict[str, Any], fetch_blob: Callable[[str, str], bytes]) -> dict[str, Any]:
+    """``obj`` itself, or the event its claim check names, read through ``fetch_blob(container, name)``."""
     reference = obj.get(CLAIM_CHECK_KEY)
-    if reference is None or fetch_blob is None:
+    if reference is None:
         return obj
     if not isinstance(reference, dict) or not isinstance(reference.get("blob"), str):
         raise MessageError(f"malformed claim check: {reference!r}")

@@ -46,7 +46,7 @@ from shared import handlers, logs
 from shared.catalog import BY_QUEUE, UNROUTED_QUEUE, poison_queue_for
 from shared.events import DialogportenEvent, EventError, UnknownEvent, parse_event, parse_unknown
 from shared.idempotency import AlreadyCompleted, AlreadyInProgress, ClaimLost, IdempotencyStore
-from shared.messages import MessageError, decode_message, summary
+from shared.messages import MessageError, decode_message, resolve_claim_check, summary
 from shared.settings import Settings
 from shared.storage import NEVER_EXPIRE, StorageClients, send_creating_queue
 
@@ -178,8 +178,9 @@ def _process(
     log: Callable[..., None],
 ) -> str:
     try:
-        fields.update(summary(decode_message(body)))
-        obj = decode_message(body, _fetch_blob(clients))
+        envelope = decode_message(body)
+        fields.update(summary(envelope))
+        obj = resolve_claim_check(envelope, _fetch_blob(clients))
         event = _typed(queue, obj)
     except (MessageError, EventError) as exc:
         _to_poison(clients, queue, body)
