@@ -17,10 +17,10 @@ import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from shared import rfc3339
 from shared.problems import FieldError
 
 SPECVERSION: Final = "1.0"
@@ -31,17 +31,30 @@ KNOWN: Final = frozenset(REQUIRED + OPTIONAL + DATA_MEMBERS)
 
 #: "CloudEvents attribute names MUST consist of lower-case letters ('a' to 'z')
 #: or digits ('0' to '9') from the ASCII character set."
-_ATTRIBUTE_NAME: Final = re.compile(r"^[a-z0-9]+$")
-#: RFC 3339 ``date-time``: seconds are required, the offset is ``Z`` or ``±HH:MM``.
-_RFC3339: Final = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$"
-)
+#: Every pattern here is applied with ``fullmatch``: ``$`` also matches before a
+#: trailing newline, which would let ``"abc\n"`` through.
+_ATTRIBUTE_NAME: Final = re.compile(r"[a-z0-9]+")
 #: RFC 2046 media type: ``type "/" subtype *(";" parameter)``, tokens per RFC 2045.
 _TOKEN: Final = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # noqa: S105 - an RFC 2045 token, not a secret
-_MEDIA_TYPE: Final = re.compile(rf"^{_TOKEN}/{_TOKEN}(?:\s*;\s*{_TOKEN}=(?:{_TOKEN}|\"(?:[^\"\\]|\\.)*\"))*\s*$")
+_MEDIA_TYPE: Final = re.compile(rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|\"(?:[^\"\\]|\\.)*\"))*[ \t]*")
 #: RFC 3986 URI-reference characters (unreserved, reserved, and percent-encodings).
-_URI_CHARS: Final = re.compile(r"^(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$")
-_SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+\-.]*$")
+_URI_CHARS: Final = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
+#: The CloudEvents ``String`` type (spec, "Type System"): control characters
+#: U+0000-U+001F and U+007F-U+009F, Unicode noncharacters, and surrogates not
+#: used in pairs are disallowed. JSON parsing joins proper pairs, so any
+#: surrogate left in a Python string is a lone one.
+_NONCHARACTERS: Final = "\ufdd0-\ufdef" + "".join(
+    chr(plane * 0x10000 + 0xFFFE) + chr(plane * 0x10000 + 0xFFFF) for plane in range(17)
+)
+_DISALLOWED_CHARS: Final = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTERS}]")
+#: Lengths no real event comes near (Dialogporten's ids are 36-character GUIDs, its
+#: sources about 150 characters), low enough that a claim check, which repeats the
+#: summary attributes, always fits one queue message (see ``shared/outbox.py``).
+MAX_ATTRIBUTE_CHARS: Final = 1024
+#: ``source`` and ``dataschema`` are URIs (ASCII only): a longer bound costs little.
+MAX_URI_CHARS: Final = 4096
+_MAX_CHARS: Final = {"source": MAX_URI_CHARS, "dataschema": MAX_URI_CHARS}
 _TIME_EXAMPLE: Final = "2026-03-16T11:43:32.4136593Z"
 INT32_MIN: Final = -(2**31)
 INT32_MAX: Final = 2**31 - 1
@@ -70,12 +83,12 @@ class CloudEvent:
 
 
 def _is_uri_reference(value: str) -> bool:
-    if not _URI_CHARS.match(value):
+    if not _URI_CHARS.fullmatch(value):
         return False
     scheme, sep, _rest = value.partition(":")
     # A colon before any "/", "?" or "#" means the part before it must be a valid scheme.
     first_delim = min((i for i in (value.find("/"), value.find("?"), value.find("#")) if i >= 0), default=len(value))
-    if sep and len(scheme) < first_delim and not _SCHEME.match(scheme):
+    if sep and len(scheme) < first_delim and not _SCHEME.fullmatch(scheme):
         return False
     try:
         urlsplit(value)
@@ -86,22 +99,24 @@ def _is_uri_reference(value: str) -> bool:
 
 def _is_absolute_uri(value: str) -> bool:
     scheme, sep, _ = value.partition(":")
-    return bool(sep) and bool(_SCHEME.match(scheme)) and _is_uri_reference(value)
+    return bool(sep) and bool(_SCHEME.fullmatch(scheme)) and _is_uri_reference(value)
 
 
 def is_rfc3339(value: str) -> bool:
-    match = _RFC3339.match(value)
-    if not match:
-        return False
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    try:
-        date(year, month, day)
-    except ValueError:
-        return False
-    # second 60 is a leap second, which RFC 3339 allows.
-    if hour > 23 or minute > 59 or second > 60:
-        return False
-    return not (match.group(8) and (int(match.group(9)) > 23 or int(match.group(10)) > 59))
+    return rfc3339.is_valid(value)
+
+
+def string_rule(value: str, limit: int = MAX_ATTRIBUTE_CHARS) -> str | None:
+    """Why ``value`` is not an acceptable attribute string (length, CloudEvents ``String`` characters), or None."""
+    if len(value) > limit:
+        return f"must be at most {limit} characters, got {len(value)}"
+    bad = _DISALLOWED_CHARS.search(value)
+    if bad is not None:
+        return (
+            f"must not contain control characters, noncharacters or lone surrogates "
+            f"(U+{ord(bad.group()):04X} at position {bad.start()})"
+        )
+    return None
 
 
 def _check_string(name: str, value: Any, errors: list[FieldError], *, prefix: str) -> bool:
@@ -110,6 +125,10 @@ def _check_string(name: str, value: Any, errors: list[FieldError], *, prefix: st
         return False
     if value == "":
         errors.append(FieldError(prefix + name, "must be a non-empty string", value))
+        return False
+    rule = string_rule(value, _MAX_CHARS.get(name, MAX_ATTRIBUTE_CHARS))
+    if rule is not None:
+        errors.append(FieldError(prefix + name, rule, value))
         return False
     return True
 
@@ -145,7 +164,7 @@ def validate(obj: Any, *, prefix: str = "") -> list[FieldError]:
         if obj.get(name) is not None:
             _check_string(name, obj[name], errors, prefix=p)
     dct = obj.get("datacontenttype")
-    if dct is not None and _check_string("datacontenttype", dct, errors, prefix=p) and not _MEDIA_TYPE.match(dct):
+    if dct is not None and _check_string("datacontenttype", dct, errors, prefix=p) and not _MEDIA_TYPE.fullmatch(dct):
         errors.append(FieldError(p + "datacontenttype", "must be a media type (RFC 2046), e.g. application/json", dct))
     schema = obj.get("dataschema")
     if schema is not None and _check_string("dataschema", schema, errors, prefix=p) and not _is_absolute_uri(schema):
@@ -169,7 +188,7 @@ def validate(obj: Any, *, prefix: str = "") -> list[FieldError]:
     for name, value in obj.items():
         if name in KNOWN:
             continue
-        if not _ATTRIBUTE_NAME.match(name):
+        if not _ATTRIBUTE_NAME.fullmatch(name):
             errors.append(FieldError(p + name, "extension attribute names must be lowercase a-z and 0-9 only"))
             continue
         _check_extension_value(p + name, value, errors)
@@ -180,7 +199,12 @@ def _check_extension_value(name: str, value: Any, errors: list[FieldError]) -> N
     # The CloudEvents type system as JSON can carry it: String (also URI,
     # URI-reference, Timestamp and Binary, which travel as strings), Boolean and
     # Integer (32-bit signed). null means absent.
-    if value is None or isinstance(value, bool | str):
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        rule = string_rule(value)
+        if rule is not None:
+            errors.append(FieldError(name, rule, value))
         return
     if isinstance(value, int):
         if not INT32_MIN <= value <= INT32_MAX:

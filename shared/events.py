@@ -23,14 +23,14 @@ use it when ordering events.
 
 from __future__ import annotations
 
-import re
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from shared import rfc3339
 from shared.catalog import CATALOG, EventType, Family
 
 __all__ = [
@@ -51,45 +51,22 @@ __all__ = [
 
 RESOURCE_PREFIX: Final = "urn:altinn:resource:"
 
-_RFC3339 = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<clock>\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d+))?"
-    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})$"
-)
-_TICKS_DIGITS: Final = 7  # .NET ticks: 100 ns
-
 
 class EventError(ValueError):
     """An event that can never be turned into its model (wrong shape, bad GUID, missing activityId...)."""
 
 
-def _split_time(value: str) -> tuple[datetime, str]:
-    """(whole seconds as an aware UTC datetime, fractional digits as written)."""
-    match = _RFC3339.match(value)
-    if not match:
-        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
-    offset = match["offset"]
-    if offset in ("Z", "z"):
-        tz = UTC
-    else:
-        sign = -1 if offset[0] == "-" else 1
-        hours, minutes = int(offset[1:3]), int(offset[4:6])
-        if hours > 23 or minutes > 59:
-            raise ValueError(f"offset out of range in {value!r}")
-        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    whole = datetime.fromisoformat(f"{match['date']}T{match['clock']}").replace(tzinfo=tz)
-    return whole.astimezone(UTC), match["frac"] or ""
-
-
 def parse_time(value: str) -> datetime:
-    """RFC 3339 with any number of fractional digits -> aware UTC datetime (truncated to microseconds)."""
-    whole, frac = _split_time(value)
-    return whole.replace(microsecond=int((frac + "000000")[:6]))
+    """RFC 3339 with any number of fractional digits -> aware UTC datetime (truncated to microseconds).
+
+    The same parser as the webhook's validation (:mod:`shared.rfc3339`), leap second included.
+    """
+    return rfc3339.parse(value).utc
 
 
 def time_key(value: str) -> str:
     """Full-precision, fixed-width UTC form (``2026-03-16T11:43:32.4136593Z``): sorts as time does."""
-    whole, frac = _split_time(value)
-    return whole.strftime("%Y-%m-%dT%H:%M:%S.") + (frac + "0" * _TICKS_DIGITS)[:_TICKS_DIGITS] + "Z"
+    return rfc3339.parse(value).key
 
 
 def _guid(value: str, what: str) -> str:

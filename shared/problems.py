@@ -24,13 +24,23 @@ class FieldError:
     value: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"field": self.field, "rule": self.rule}
+        # A field can be an extension name the sender chose, as long as the body allows.
+        out: dict[str, Any] = {"field": clip(self.field), "rule": self.rule}
         if self.value is not None:
             out["value"] = _printable(self.value)
         return out
 
 
-def _printable(value: Any, limit: int = 200) -> Any:
+#: The most characters of a sender's value echoed in a problem (or its log line).
+ECHO_LIMIT: Final = 200
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text``, or its first ``limit`` characters and an ellipsis: never echo a huge value back."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _printable(value: Any, limit: int = ECHO_LIMIT) -> Any:
     """Echo a bad value back, but never a huge or deeply nested one."""
     if isinstance(value, bool | float):
         return value
@@ -38,7 +48,7 @@ def _printable(value: Any, limit: int = 200) -> Any:
         # Beyond 2**53 JSON readers lose digits: say what it was instead of echoing it.
         return value if abs(value) < 2**53 else f"<integer of {value.bit_length()} bits>"
     if isinstance(value, str):
-        return value if len(value) <= limit else value[:limit] + "…"
+        return clip(value, limit)
     if isinstance(value, dict | list):
         return f"<JSON {'object' if isinstance(value, dict) else 'array'}>"
     return str(value)[:limit]
@@ -96,6 +106,17 @@ def method_not_allowed(method: str, allow: str) -> Problem:
 
 def too_large(size: int, limit: int) -> Problem:
     return Problem(413, "too-large", "Request too large", f"The body is {size} bytes; the limit is {limit} bytes")
+
+
+def too_many_events(count: int, limit: int) -> Problem:
+    return Problem(
+        413, "too-many-events", "Batch too large", f"The batch has {count} events; the limit is {limit} per request"
+    )
+
+
+def event_too_large(detail: str) -> Problem:
+    """The queue service refused a message as too large (HTTP 413): resending the same event cannot help."""
+    return Problem(413, "event-too-large", "Event too large", detail)
 
 
 def unsupported_media_type(detail: str) -> Problem:
