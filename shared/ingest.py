@@ -15,28 +15,47 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Mapping
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlsplit
 
-from shared import catalog, cloudevent, logs, messages
+from shared import catalog, cloudevent, logs, messages, rfc3339
 from shared.cloudevent import CloudEvent
 from shared.problems import (
     FieldError,
     Problem,
     bad_request,
+    clip,
+    event_too_large,
     forbidden,
     invalid_event,
     method_not_allowed,
     storage_unavailable,
     too_large,
+    too_many_events,
     unsupported_media_type,
 )
 
 #: Altinn sends one event of a few KiB; CloudEvents consumers should take at least
 #: 64 KiB. Above 1 MiB a request is refused rather than parked in a blob.
 MAX_BODY_BYTES: Final = 1024 * 1024
+#: Altinn sends one event per request; a batch is for other senders. Its members are
+#: sent SEND_CONCURRENCY at a time, so 100 take a few hundred milliseconds on a
+#: healthy account: far inside Altinn's 45 s request timeout.
+MAX_BATCH_EVENTS: Final = 100
+#: At most this many sends in flight per request; below the storage SDK's
+#: connection pool (10 per host), so no connection is opened and thrown away.
+SEND_CONCURRENCY: Final = 8
+#: No send of a request starts after this many seconds: a slow account answers 503
+#: (retried) well before Altinn's 45 s timeout instead of running past it.
+SEND_BUDGET_SECONDS: Final = 20.0
+DEFAULT_MAX_CLOCK_SKEW_SECONDS: Final = 300
 ALLOW: Final = "POST, OPTIONS"
 RETRY_AFTER_SECONDS: Final = 10
 
@@ -49,17 +68,31 @@ class StorageUnavailable(Exception):
     """The sink could not make an event durable; the sender must retry."""
 
 
+class EventTooLarge(Exception):
+    """Storage refused the event as too large (HTTP 413): the sender's fault, a retry cannot help."""
+
+
 class EventSink(Protocol):
     def put(self, queue: str, body: str, event: CloudEvent) -> None:
-        """Make ``body`` durable on ``queue`` or raise :class:`StorageUnavailable`."""
+        """Make ``body`` durable on ``queue``, or raise :class:`StorageUnavailable` or :class:`EventTooLarge`.
+
+        Called from several threads at once for the members of a batch.
+        """
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """Optional allow-lists (app settings); empty means everything is allowed."""
+    """Optional allow-lists (app settings; empty means everything is allowed) and the clock-skew bound."""
 
     allowed_resources: frozenset[str] = frozenset()
     allowed_source_hosts: frozenset[str] = frozenset()
+    max_clock_skew: timedelta = timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_SECONDS)
+    """An event whose ``time`` is further ahead of ``clock()`` than this is refused."""
+    clock: Callable[[], datetime] = _utc_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +131,53 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(obj) != len(pairs):
         seen: set[str] = set()
         dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise ValueError(f"duplicate member name {dup!r}")
+        raise ValueError(f"duplicate member name {clip(dup, 80)!r}")
     return obj
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        # 1e999 parses to infinity, which JSON cannot carry: storing it would fail later.
+        raise ValueError(f"the number {clip(text, 40)} is out of range (not a finite double)")
+    return value
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """Where a lone surrogate (``"\\ud800"``) sits in parsed JSON, or None.
+
+    Raw UTF-8 cannot encode one, but a JSON escape can; such a string can never be
+    written back as UTF-8, so it must be refused here rather than fail at the send.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if _has_surrogate(item):
+                return path or "(body)"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _has_surrogate(key):
+                    return f"{path}.(member name)" if path else "(member name)"
+                stack.append((f"{path}.{key}" if path else key, child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_json(raw: bytes, what: str = "body") -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate names. Bad input is a 400, never a 500."""
+    """Strict JSON: UTF-8, no NaN/Infinity or out-of-range numbers, no lone surrogates, no duplicate names.
+
+    Bad input is a 400, never a 500.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -114,7 +188,9 @@ def parse_json(raw: bytes, what: str = "body") -> Any:
     if not text.strip():
         raise bad_request("empty-body", f"The {what} is empty; expected a CloudEvent", FieldError(what, "required"))
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+        parsed = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_no_duplicates
+        )
     except RecursionError:
         raise bad_request(
             "invalid-json", f"The {what} is nested too deeply", FieldError(what, "JSON nesting too deep")
@@ -129,6 +205,13 @@ def parse_json(raw: bytes, what: str = "body") -> Any:
         reason = "a number has more than 4300 digits" if "integer string conversion" in str(exc) else str(exc)
         detail = f"The {what} is not acceptable JSON: {reason}"
         raise bad_request("invalid-json", detail, FieldError(what, reason)) from None
+    where = _lone_surrogate(parsed)
+    if where is not None:
+        rule = "must not contain a lone surrogate (an unpaired \\ud800-\\udfff escape)"
+        raise bad_request(
+            "invalid-json", f"The {what} is not acceptable JSON: a string has a lone surrogate", FieldError(where, rule)
+        )
+    return parsed
 
 
 def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
@@ -148,7 +231,7 @@ def _is_json_type(media_type: str) -> bool:
 def _check_charset(params: Mapping[str, str], content_type: str) -> None:
     charset = params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
-        raise unsupported_media_type(f"Only UTF-8 is accepted, got charset={charset!r} in {content_type!r}")
+        raise unsupported_media_type(f"Only UTF-8 is accepted, got charset={clip(charset, 40)!r}")
 
 
 def _from_binary(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
@@ -162,7 +245,16 @@ def _from_binary(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         obj["datacontenttype"] = content_type
     if not body:
         return obj
-    media_type, params = _media_type(content_type or "")
+    if not content_type:
+        # Without a Content-Type the event has no datacontenttype, and the JSON event
+        # format reads that as application/json: a body that is JSON is JSON data.
+        # (The Python CloudEvents SDK sends no Content-Type when datacontenttype is unset.)
+        try:
+            obj["data"] = parse_json(body, "data")
+        except Problem:
+            obj["data_base64"] = base64.b64encode(body).decode("ascii")
+        return obj
+    media_type, params = _media_type(content_type)
     if _is_json_type(media_type):
         obj["data"] = parse_json(body, "data")
     elif media_type.startswith("text/") or "charset" in params:
@@ -200,12 +292,14 @@ def parse(request: WebhookRequest) -> tuple[list[Any], bool]:
                 f"A {BATCH} body must be a JSON array of CloudEvents",
                 FieldError("(body)", "must be a JSON array"),
             )
+        if len(batch) > MAX_BATCH_EVENTS:
+            raise too_many_events(len(batch), MAX_BATCH_EVENTS)
         return batch, True
     if media_type in (STRUCTURED, JSON):
         _check_charset(params, content_type)
         return [parse_json(request.body)], False
     raise unsupported_media_type(
-        f"{media_type!r} is not accepted; send {JSON} or {STRUCTURED} (one event), {BATCH} (a JSON array), "
+        f"{clip(media_type, 100)!r} is not accepted; send {JSON} or {STRUCTURED} (one event), {BATCH} (a JSON array), "
         "or binary mode with ce- headers"
     )
 
@@ -213,14 +307,78 @@ def parse(request: WebhookRequest) -> tuple[list[Any], bool]:
 # --------------------------------------------------------------------------- validate, classify, route
 
 
-def validate_all(objects: list[Any], batch: bool) -> list[CloudEvent]:
-    """All or nothing: one invalid member rejects the whole request."""
+def too_far_ahead(obj: Mapping[str, Any], policy: Policy, prefix: str = "") -> FieldError | None:
+    """A ``time`` further ahead of the receiver's clock than the policy allows.
+
+    One such event would win every "latest event" comparison of its dialog for good.
+    """
+    raw = obj.get("time")
+    if not isinstance(raw, str):
+        return None
+    moment = rfc3339.parse(raw).utc  # already validated
+    limit = policy.clock() + policy.max_clock_skew
+    if moment <= limit:
+        return None
+    skew = int(policy.max_clock_skew.total_seconds())
+    return FieldError(
+        prefix + "time", f"is more than {skew} s ahead of the receiver's clock (MAX_CLOCK_SKEW_SECONDS)", raw
+    )
+
+
+def model_errors(obj: Mapping[str, Any], prefix: str = "") -> list[FieldError]:
+    """Why an event of a catalog type can never be processed by its typed model; empty when it can.
+
+    The models are lenient (unknown attributes and ``data`` fields are kept), so
+    this refuses only what would otherwise be poisoned at once after a 200.
+    """
+    event_type = obj.get("type")
+    if not isinstance(event_type, str) or catalog.lookup(event_type) is None:
+        return []
+    # Imported on the first catalog event, not at indexing: pydantic is heavy for a cold start.
+    from pydantic import ValidationError
+
+    from shared import events
+
+    model = events.model_for(event_type)
+    if model is None:
+        return []
+    try:
+        model.model_validate(obj)
+    except ValidationError as exc:
+        return [
+            FieldError(
+                prefix + (".".join(str(part) for part in err["loc"]) or "(event)"),
+                err["msg"],
+                None if err["type"] == "missing" else err.get("input"),
+            )
+            for err in exc.errors(include_url=False)
+        ]
+    return []
+
+
+def validate_all(objects: list[Any], batch: bool, policy: Policy | None = None) -> list[CloudEvent]:
+    """All or nothing: one invalid member rejects the whole request.
+
+    CloudEvents 1.0 first; then, for a valid member, its ``time`` against the clock
+    and, for a catalog type, its typed model.
+    """
+    policy = policy or Policy()
     errors: list[FieldError] = []
+    rules: set[str] = set()
     for index, obj in enumerate(objects):
-        errors += cloudevent.validate(obj, prefix=f"[{index}]." if batch else "")
+        prefix = f"[{index}]." if batch else ""
+        found = cloudevent.validate(obj, prefix=prefix)
+        if found:
+            rules.add("not valid CloudEvents 1.0")
+        elif (ahead := too_far_ahead(obj, policy, prefix)) is not None:
+            found = [ahead]
+            rules.add("dated in the future")
+        elif found := model_errors(obj, prefix):
+            rules.add("not processable as its type (see errors)")
+        errors += found
     if errors:
         what = "One or more events in the batch are" if batch else "The event is"
-        raise invalid_event(f"{what} not valid CloudEvents 1.0; nothing was accepted", errors)
+        raise invalid_event(f"{what} {' or '.join(sorted(rules))}; nothing was accepted", errors)
     return [cloudevent.normalize(obj) for obj in objects]
 
 
@@ -263,7 +421,7 @@ def plan(request: WebhookRequest, policy: Policy) -> list[Routed]:
     if len(request.body) > MAX_BODY_BYTES:
         raise too_large(len(request.body), MAX_BODY_BYTES)
     objects, batch = parse(request)
-    events = validate_all(objects, batch)
+    events = validate_all(objects, batch, policy)
     refusals = [
         err
         for index, event in enumerate(events)
@@ -332,23 +490,119 @@ def handle(request: WebhookRequest, sink: EventSink, policy: Policy) -> WebhookR
         )  # fmt: skip
         return problem_response(problem, request.url)
 
+    try:
+        jobs = serialize_all(routed)
+    except Problem as problem:
+        logs.log_event(logs.INGEST, "rejected", logging.WARNING, status=problem.status, reason=problem.detail,
+                       **_peek(request.body))  # fmt: skip
+        return problem_response(problem, request.url)
+    failure = send_all(jobs, sink)
+    if failure is not None:
+        return problem_response(failure, request.url)
     results = []
     for item in routed:
         event = item.event
-        ids = {"event_id": event.id, "event_type": event.type, "dialog_id": event.get("resourceinstance")}
-        if item.queue is not None:
-            try:
-                sink.put(item.queue, messages.serialize_event(event.attributes), event)
-            except StorageUnavailable as exc:
-                logs.log_event(logs.INGEST, "failed", logging.ERROR, queue=item.queue, reason=str(exc), **ids)
-                return problem_response(
-                    storage_unavailable(
-                        f"Could not store event {event.id!r}; retry later (events before it may arrive twice)",
-                        RETRY_AFTER_SECONDS,
-                    ),
-                    request.url,
-                )
-        level = logging.WARNING if item.outcome == "parked" else logging.INFO
-        logs.log_event(logs.INGEST, item.outcome, level, queue=item.queue, source=event.source, **ids)
+        if item.queue is None:  # sent items were logged as they became durable
+            logs.log_event(logs.INGEST, item.outcome, logging.INFO, source=event.source, **_ids(event))
         results.append({"id": event.id, "type": event.type, "queue": item.queue, "outcome": item.outcome})
     return _json_response(200, {"accepted": len(results), "events": results})
+
+
+# --------------------------------------------------------------------------- send
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One event ready to send: its queue and its message body, already serialised."""
+
+    routed: Routed
+    queue: str
+    body: str
+
+
+def _ids(event: CloudEvent) -> dict[str, Any]:
+    return {"event_id": event.id, "event_type": event.type, "dialog_id": event.get("resourceinstance")}
+
+
+def serialize_all(routed: list[Routed]) -> list[Job]:
+    """Every member's message, before the first send: a member that cannot be stored refuses the whole request.
+
+    Raises a 400 :class:`Problem` for a member JSON cannot carry, and a 413 for one
+    whose claim check would not fit a queue message.
+    """
+    jobs: list[Job] = []
+    for index, item in enumerate(routed):
+        if item.queue is None:
+            continue
+        where = f"[{index}]" if len(routed) > 1 else "(event)"
+        try:
+            body = messages.serialize_event(item.event.attributes)
+            size = len(body.encode("utf-8"))
+        except (ValueError, TypeError) as exc:  # UnicodeEncodeError is a ValueError
+            raise bad_request(
+                "unstorable-event", f"Event {where} cannot be stored as JSON: {clip(str(exc), 100)}",
+                FieldError(where, "must be representable as UTF-8 JSON"),
+            ) from None  # fmt: skip
+        if size > messages.MAX_INLINE_EVENT_BYTES:
+            reference = messages.claim_check_message(
+                item.event.attributes, messages.claim_check_blob_name(item.queue), size
+            )
+            if not messages.fits_inline(reference):
+                raise event_too_large(f"The attributes of event {where} are too large for a queue message")
+        jobs.append(Job(item, item.queue, body))
+    return jobs
+
+
+def send_all(jobs: list[Job], sink: EventSink) -> Problem | None:
+    """Send every job, SEND_CONCURRENCY at a time; the problem to answer if any could not be made durable.
+
+    After the first failure no further send starts. A storage outage wins over a
+    too-large event: the sender's retry may then succeed for the others.
+    """
+    if not jobs:
+        return None
+    started = time.monotonic()
+    stop = threading.Event()
+    failures: list[tuple[Job, Exception]] = []
+    lock = threading.Lock()
+
+    def send(job: Job) -> None:
+        if stop.is_set():
+            return
+        event = job.routed.event
+        if time.monotonic() - started > SEND_BUDGET_SECONDS:
+            exc: Exception = StorageUnavailable(
+                f"not sent: storage took over {SEND_BUDGET_SECONDS:.0f} s for this request"
+            )
+        else:
+            try:
+                sink.put(job.queue, job.body, event)
+            except (StorageUnavailable, EventTooLarge) as caught:
+                exc = caught
+            else:
+                level = logging.WARNING if job.routed.outcome == "parked" else logging.INFO
+                logs.log_event(logs.INGEST, job.routed.outcome, level, queue=job.queue, source=event.source,
+                               **_ids(event))  # fmt: skip
+                return
+        stop.set()
+        outcome = "refused" if isinstance(exc, EventTooLarge) else "failed"
+        logs.log_event(logs.INGEST, outcome, logging.ERROR, queue=job.queue, reason=clip(str(exc)), **_ids(event))
+        with lock:
+            failures.append((job, exc))
+
+    if len(jobs) == 1:
+        send(jobs[0])
+    else:
+        with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(jobs)), thread_name_prefix="ingest-send") as pool:
+            list(pool.map(send, jobs))
+    if not failures:
+        return None
+    unavailable = [(job, exc) for job, exc in failures if isinstance(exc, StorageUnavailable)]
+    job, exc = (unavailable or failures)[0]
+    event_id = clip(job.routed.event.id, 80)
+    if unavailable:
+        return storage_unavailable(
+            f"Could not store event {event_id!r}; retry later (other events of the request may arrive twice)",
+            RETRY_AFTER_SECONDS,
+        )
+    return event_too_large(f"Storage refused event {event_id!r} as too large: {clip(str(exc), 100)}")

@@ -2,8 +2,11 @@
 
 Messages are base64 (what the queue trigger expects by default) and never
 expire (TTL -1). An event too large for one message goes to a blob first and
-the queue gets a claim check naming it. Any storage failure becomes
-:class:`~shared.ingest.StorageUnavailable`, which the webhook answers with 503.
+the queue gets a claim check naming it. A storage failure becomes
+:class:`~shared.ingest.StorageUnavailable`, which the webhook answers with 503;
+a message the queue service refuses as too large (413) becomes
+:class:`~shared.ingest.EventTooLarge`, the sender's fault, answered with 413.
+A claim-check blob whose reference could not be sent is deleted again.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
 if TYPE_CHECKING:
@@ -20,7 +23,8 @@ if TYPE_CHECKING:
 
 from shared import messages
 from shared.cloudevent import CloudEvent
-from shared.ingest import StorageUnavailable
+from shared.ingest import EventTooLarge, StorageUnavailable
+from shared.problems import clip
 from shared.storage import NEVER_EXPIRE, StorageClients, send_creating_queue
 
 
@@ -55,7 +59,14 @@ class QueueOutbox:
             container.upload_blob(name, data, content_settings=_json_settings())
         return name
 
+    def _delete_blob(self, name: str) -> None:
+        """Best effort: an orphan left by a failure here is removed by the lifecycle rule later."""
+        container = self._clients.blobs.get_container_client(messages.CLAIM_CHECK_CONTAINER)
+        with contextlib.suppress(AzureError):
+            container.delete_blob(name)
+
     def put(self, queue: str, body: str, event: CloudEvent) -> None:
+        blob: str | None = None
         try:
             if messages.fits_inline(body):
                 self._send(queue, body)
@@ -63,7 +74,13 @@ class QueueOutbox:
             blob = self._store_blob(queue, body)
             self._send(queue, messages.claim_check_message(event.attributes, blob, len(body.encode("utf-8"))))
         except AzureError as exc:
-            raise StorageUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            if blob is not None:
+                # Nothing refers to the blob: each retry would leave one more orphan.
+                self._delete_blob(blob)
+            reason = f"{type(exc).__name__}: {clip(str(exc).splitlines()[0]) if str(exc) else ''}"
+            if isinstance(exc, HttpResponseError) and exc.status_code == 413:
+                raise EventTooLarge(reason) from exc
+            raise StorageUnavailable(reason) from exc
 
 
 def _json_settings() -> ContentSettings:

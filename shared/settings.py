@@ -42,6 +42,11 @@ DECLARED: Final[tuple[Setting, ...]] = (
     Setting("ALLOWED_SOURCE_HOSTS", "", "Comma-separated source hosts accepted, e.g. platform.altinn.no; empty = all."),
     Setting("IDEMPOTENCY_RETENTION_SECONDS", "604800", "How long a completed event id is remembered (7 days)."),
     Setting("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS", "600", "After this, an in-progress claim of a dead worker expires."),
+    Setting(
+        "MAX_CLOCK_SKEW_SECONDS",
+        "300",
+        "The webhook refuses (400) an event whose `time` is further ahead of its clock than this.",
+    ),
 )
 DECLARED_NAMES: Final = frozenset(s.name for s in DECLARED)
 
@@ -87,6 +92,7 @@ class Settings:
     allowed_source_hosts: frozenset[str]
     idempotency_retention_seconds: int
     idempotency_claim_timeout_seconds: int
+    max_clock_skew_seconds: int
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +117,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         allowed_source_hosts=frozenset(h.lower() for h in _csv(_get(env, "ALLOWED_SOURCE_HOSTS"))),
         idempotency_retention_seconds=_positive_int(env, "IDEMPOTENCY_RETENTION_SECONDS"),
         idempotency_claim_timeout_seconds=_positive_int(env, "IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS"),
+        max_clock_skew_seconds=_positive_int(env, "MAX_CLOCK_SKEW_SECONDS"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,9 @@ def _outbox() -> QueueOutbox:
 @lru_cache(maxsize=1)
 def _policy() -> Policy:
     cfg = settings.current()
-    return Policy(cfg.allowed_resources, cfg.allowed_source_hosts)
+    return Policy(
+        cfg.allowed_resources, cfg.allowed_source_hosts, max_clock_skew=timedelta(seconds=cfg.max_clock_skew_seconds)
+    )
 
 
 def reset() -> None:

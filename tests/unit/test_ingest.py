@@ -192,6 +192,8 @@ def test_binary_mode_keeps_time_text_and_decodes_percent_encoding() -> None:
         "ce-source": "https://platform.altinn.no/dialogporten/api/v1/enduser/dialogs/x",
         "ce-time": "2026-03-16T11:43:32.4136593Z",
         "ce-subject": "urn%3Aaltinn%3Aperson%3Aidentifier-no%3A23905497111",
+        "ce-resource": "urn%3Aaltinn%3Aresource%3Asuper-simple-service",
+        "ce-resourceinstance": "019ebbb5-ac51-75ab-a98b-786e3581350e",
         "content-type": "application/octet-stream",
     }
     response, sink = post(b"\x00\x01binary", content_type=None, headers=headers)
