@@ -585,8 +585,11 @@ def send_all(jobs: list[Job], sink: EventSink) -> Problem | None:
                                **_ids(event))  # fmt: skip
                 return
         stop.set()
-        outcome = "refused" if isinstance(exc, EventTooLarge) else "failed"
-        logs.log_event(logs.INGEST, outcome, logging.ERROR, queue=job.queue, reason=clip(str(exc)), **_ids(event))
+        if isinstance(exc, EventTooLarge):  # the sender's fault: answered 413, like any other refusal
+            logs.log_event(logs.INGEST, "rejected", logging.WARNING, status=413, queue=job.queue,
+                           reason=clip(str(exc)), **_ids(event))  # fmt: skip
+        else:
+            logs.log_event(logs.INGEST, "failed", logging.ERROR, queue=job.queue, reason=clip(str(exc)), **_ids(event))
         with lock:
             failures.append((job, exc))
 
