@@ -461,7 +461,7 @@ def _peek(body: bytes) -> dict[str, Any]:
         obj = obj[0]
     if not isinstance(obj, dict):
         return {}
-    return {k: v for k, v in messages.summary(obj).items() if isinstance(v, str)}
+    return {k: clip(v) for k, v in messages.summary(obj).items() if isinstance(v, str)}
 
 
 def options(request: WebhookRequest) -> WebhookResponse:

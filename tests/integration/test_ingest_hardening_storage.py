@@ -125,7 +125,8 @@ def _hostile_event(draw: st.DrawFn) -> bytes:
     if kind == "surrogate":
         return text[:-1].encode() + b',"sur":"\\udc00"}'
     if kind == "newline":
-        event[draw(st.sampled_from(["id", "source", "time", "type"]))] += "\n"
+        name = draw(st.sampled_from(["id", "source", "time", "type"]))
+        event[name] = (event[name] if isinstance(event.get(name), str) else "x") + "\n"
     elif kind == "huge":
         event[draw(st.sampled_from(["id", "source", "subject", "ext"]))] = "h" * 70_000
     elif kind == "future":

@@ -378,3 +378,12 @@ def test_the_skew_and_models_never_refuse_the_subscription_ping() -> None:
     ping = {"specversion": "1.0", "id": str(uuid.uuid4()), "type": "platform.events.validatesubscription",
             "source": "https://platform.altinn.no/events/api/v1/subscriptions/1"}  # fmt: skip
     assert post(ping)[0].status == 200
+
+
+def test_the_rejected_log_line_carries_a_bounded_id(caplog: pytest.LogCaptureFixture) -> None:
+    event = sample_event("dialogporten.dialog.created.v1", event_id="h" * 70_000)
+    response, _ = post(event)
+    assert response.status == 400
+    (line,) = [r.message for r in caplog.records if '"outcome":"rejected"' in r.message]
+    assert len(line) < 2_000
+    assert json.loads(line.split(" ", 1)[1])["event_id"].startswith("hhh")
