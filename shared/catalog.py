@@ -29,7 +29,8 @@ VALIDATION_TYPE: Final = "platform.events.validatesubscription"
 POISON_SUFFIX: Final = "-poison"
 #: Azure Storage queue names: 3-63 characters, lowercase letters, digits and
 #: single hyphens, starting and ending with a letter or digit.
-_QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
+#: Applied with fullmatch: ``$`` would also accept a name ending in a newline.
+_QUEUE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]")
 MAX_QUEUE_NAME: Final = 63
 
 
@@ -43,7 +44,7 @@ def poison_queue_for(queue: str) -> str:
 
 
 def is_valid_queue_name(name: str) -> bool:
-    return 3 <= len(name) <= MAX_QUEUE_NAME and bool(_QUEUE_NAME.match(name))
+    return 3 <= len(name) <= MAX_QUEUE_NAME and bool(_QUEUE_NAME.fullmatch(name))
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,11 @@ def test_unrouted_queue_and_all_queues() -> None:
     assert len(queues) == len(set(queues)) == 2 * (len(CATALOG) + 1)
 
 
+@pytest.mark.parametrize("name", ["abc\n", "ab", "-abc", "abc-", "a--b", "Abc", "a" * 64])
+def test_invalid_queue_names_are_refused(name: str) -> None:
+    assert not is_valid_queue_name(name)
+
+
 def test_function_names_are_unique_identifiers() -> None:
     names = [row.function_name for row in CATALOG]
     assert len(set(names)) == len(names)
