@@ -110,6 +110,9 @@ def string_rule(value: str, limit: int = MAX_ATTRIBUTE_CHARS) -> str | None:
     """Why ``value`` is not an acceptable attribute string (length, CloudEvents ``String`` characters), or None."""
     if len(value) > limit:
         return f"must be at most {limit} characters, got {len(value)}"
+    # Fast path for the usual ASCII value: its non-printables are exactly U+0000-U+001F and U+007F.
+    if value.isascii() and value.isprintable():
+        return None
     bad = _DISALLOWED_CHARS.search(value)
     if bad is not None:
         return (

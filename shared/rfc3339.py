@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Final
 
 _PATTERN: Final = re.compile(
@@ -51,8 +52,12 @@ class Timestamp:
         return self.whole.strftime("%Y-%m-%dT%H:%M:%S.") + digits + "Z"
 
 
+@lru_cache(maxsize=1024)
 def parse(value: str) -> Timestamp:
-    """Parse an RFC 3339 ``date-time``; :class:`ValueError` says why it is not one."""
+    """Parse an RFC 3339 ``date-time``; :class:`ValueError` says why it is not one.
+
+    Cached: validation, the clock-skew check and the typed model each read the same ``time``.
+    """
     match = _PATTERN.fullmatch(value)
     if match is None:
         raise ValueError("not an RFC 3339 date-time with seconds")
