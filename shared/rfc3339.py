@@ -52,12 +52,24 @@ class Timestamp:
         return self.whole.strftime("%Y-%m-%dT%H:%M:%S.") + digits + "Z"
 
 
-@lru_cache(maxsize=1024)
+#: Real timestamps are about 30 characters; longer ones are parsed but not kept in the cache.
+_CACHED_LENGTH: Final = 64
+
+
 def parse(value: str) -> Timestamp:
     """Parse an RFC 3339 ``date-time``; :class:`ValueError` says why it is not one.
 
     Cached: validation, the clock-skew check and the typed model each read the same ``time``.
     """
+    return _parse_cached(value) if len(value) <= _CACHED_LENGTH else _parse(value)
+
+
+@lru_cache(maxsize=1024)
+def _parse_cached(value: str) -> Timestamp:
+    return _parse(value)
+
+
+def _parse(value: str) -> Timestamp:
     match = _PATTERN.fullmatch(value)
     if match is None:
         raise ValueError("not an RFC 3339 date-time with seconds")
