@@ -353,7 +353,7 @@ def model_errors(obj: Mapping[str, Any], prefix: str = "") -> list[FieldError]:
         return [
             FieldError(
                 prefix + (".".join(str(part) for part in err["loc"]) or "(event)"),
-                err["msg"],
+                clip(err["msg"]),  # a validator's message may quote the value
                 None if err["type"] == "missing" else err.get("input"),
             )
             for err in exc.errors(include_url=False)

@@ -387,3 +387,13 @@ def test_the_rejected_log_line_carries_a_bounded_id(caplog: pytest.LogCaptureFix
     (line,) = [r.message for r in caplog.records if '"outcome":"rejected"' in r.message]
     assert len(line) < 2_000
     assert json.loads(line.split(" ", 1)[1])["event_id"].startswith("hhh")
+
+
+def test_a_model_error_does_not_echo_a_long_value_whole() -> None:
+    event = {**sample_event("dialogporten.dialog.created.v1"), "resourceinstance": "g" * cloudevent.MAX_ATTRIBUTE_CHARS}
+    response, _ = post(event)
+    assert response.status == 400
+    (error,) = problem(response)["errors"]
+    assert error["field"] == "resourceinstance"
+    assert len(error["rule"]) <= 201
+    assert len(response.body) < 1_000
