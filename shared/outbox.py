@@ -6,7 +6,7 @@ the queue gets a claim check naming it. A storage failure becomes
 :class:`~shared.ingest.StorageUnavailable`, which the webhook answers with 503;
 a message the queue service refuses as too large (413) becomes
 :class:`~shared.ingest.EventTooLarge`, the sender's fault, answered with 413.
-A claim-check blob whose reference could not be sent is deleted again.
+A claim-check blob whose reference the queue service refused is deleted again.
 """
 
 from __future__ import annotations
@@ -74,8 +74,10 @@ class QueueOutbox:
             blob = self._store_blob(queue, body)
             self._send(queue, messages.claim_check_message(event.attributes, blob, len(body.encode("utf-8"))))
         except AzureError as exc:
-            if blob is not None:
-                # Nothing refers to the blob: each retry would leave one more orphan.
+            if blob is not None and isinstance(exc, HttpResponseError):
+                # The queue service answered "no": nothing refers to the blob, and each retry
+                # would leave one more orphan. After a timeout the reference may have landed
+                # unseen, so the blob is kept (the lifecycle rule removes it if unused).
                 self._delete_blob(blob)
             reason = f"{type(exc).__name__}: {clip(str(exc).splitlines()[0]) if str(exc) else ''}"
             if isinstance(exc, HttpResponseError) and exc.status_code == 413:

@@ -9,16 +9,18 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from devtools.azurite import Azurite, free_port
 from devtools.samples import sample_event
-from shared import catalog, cloudevent, ingest, messages
+from shared import catalog, cloudevent, ingest, messages, settings, storage
 from shared.cloudevent import CloudEvent
 from shared.functions import webhook as webhook_module
 from shared.ingest import Policy, WebhookRequest
 from shared.outbox import QueueOutbox
-from shared.storage import StorageClients
+from shared.storage import StorageClients, azurite_connection_string
 from tests.unit.test_ingest_properties import CONTENT_TYPES, HEADER_NAMES, bodies, mutated_events
 
 pytestmark = pytest.mark.azurite
@@ -74,6 +76,16 @@ def test_a_blob_whose_reference_could_not_be_sent_is_deleted(clients: StorageCli
     with pytest.raises(ingest.StorageUnavailable):  # the queue service refuses the name: not the sender's fault
         QueueOutbox(clients).put("Not_A_Queue", messages.serialize_event(event), CloudEvent(event))
     assert stored(clients) == (0, 0)
+
+
+def test_a_blob_is_kept_when_the_queue_send_has_no_answer(azurite: Azurite, clients: StorageClients) -> None:
+    """Without an answer the reference may have landed: deleting its blob could lose the event."""
+    silent = azurite_connection_string(blob=azurite.blob_port, queue=free_port(), table=azurite.table_port)
+    half = storage.build(settings.load({settings.STORAGE_CONNECTION: silent}))
+    event = _large()
+    with pytest.raises(ingest.StorageUnavailable):
+        QueueOutbox(half).put("dialogporten-dialog-updated-v1", messages.serialize_event(event), CloudEvent(event))
+    assert stored(clients) == (0, 1)
 
 
 # ----------------------------------------------------------------------------- the webhook on Azurite
@@ -144,7 +156,7 @@ hostile_bodies = st.one_of(
 )
 
 
-@settings(
+@hypothesis_settings(
     max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
