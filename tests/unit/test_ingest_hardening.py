@@ -397,3 +397,14 @@ def test_a_model_error_does_not_echo_a_long_value_whole() -> None:
     assert error["field"] == "resourceinstance"
     assert len(error["rule"]) <= 201
     assert len(response.body) < 1_000
+
+
+def test_a_claim_check_that_would_not_fit_is_refused_before_any_send() -> None:
+    """Built past validation (whose bounds make this impossible for a valid event), checked anyway."""
+    small = cloudevent.normalize(sample_event("dialogporten.dialog.created.v1"))
+    huge = cloudevent.normalize({**sample_event("dialogporten.dialog.updated.v1"), "id": "i" * 70_000})
+    routed = [Routed(small, "dialogporten-dialog-created-v1", "accepted"), Routed(huge, "q-updated", "accepted")]
+    with pytest.raises(Problem) as caught:
+        ingest.serialize_all(routed)
+    assert caught.value.status == 413
+    assert len(caught.value.detail) < 200
