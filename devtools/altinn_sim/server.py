@@ -123,7 +123,7 @@ class Simulator:
         }
 
     def start(self) -> Simulator:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="altinn-sim", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.1,), name="altinn-sim", daemon=True)
         self._thread.start()
         return self
 
