@@ -86,7 +86,10 @@ def test_show_a_queue_that_was_never_poisoned_and_one_that_is_empty(
     clients: StorageClients, env: dict[str, str]
 ) -> None:
     out = dpctl("poison", "show", "dialogporten-dialog-seen-v1", env=env)
-    assert (out.code, out.out.strip()) == (0, "dialogporten-dialog-seen-v1-poison does not exist (nothing was ever poisoned there)")
+    assert (out.code, out.out.strip()) == (
+        0,
+        "dialogporten-dialog-seen-v1-poison does not exist (nothing was ever poisoned there)",
+    )
     clients.queues.create_queue("dialogporten-dialog-seen-v1-poison")
     out = dpctl("poison", "show", "dialogporten-dialog-seen-v1", env=env)
     assert (out.code, out.out.strip()) == (0, "dialogporten-dialog-seen-v1-poison is empty")
