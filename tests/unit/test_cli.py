@@ -155,7 +155,7 @@ def test_the_stream_sends_duplicates_and_shuffles_on_request() -> None:
     dups = [e["id"] for _, e in zip(range(300), traffic.stream(random.Random(2), duplicates=0.2), strict=False)]
     assert 30 <= 300 - len(set(dups)) <= 90
     shuffled = list(zip(range(300), traffic.stream(random.Random(2), shuffle=True), strict=False))
-    first_of = {}
+    first_of: dict[str, str] = {}
     out_of_order = 0
     for _, event in shuffled:
         dialog = event["resourceinstance"]
@@ -189,7 +189,7 @@ def test_the_webhook_url_comes_from_arm_with_the_altinn_key_first() -> None:
 
     def arm(method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeout: float) -> HttpResponse:
         assert headers["Authorization"] == "Bearer arm-token"
-        calls.append((method, url.split("?")[0]))
+        calls.append((method, url.split("?", maxsplit=1)[0]))
         if method == "GET":
             return HttpResponse(
                 200, {}, json.dumps({"properties": {"defaultHostName": "func-x.azurewebsites.net"}}).encode()
