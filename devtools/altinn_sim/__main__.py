@@ -19,7 +19,7 @@ from devtools.altinn_sim.server import Options, Simulator
 from devtools.altinn_sim.tokens import Client
 from devtools.azurite import ROOT
 
-DEV_FOLDER = ROOT / ".altinn-sim"
+DEV_FOLDER = devclient.home(ROOT)
 
 
 def _public_key(path: Path) -> tuple[RSAPublicKey, str | None]:

@@ -8,6 +8,7 @@ Against TT02 you register your own key at Maskinporten instead (``dpctl auth key
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,6 +22,12 @@ CLIENT_ID: Final = "altinn-sim-dev-client"
 KID: Final = "altinn-sim-dev-key"
 SCOPE: Final = "altinn:events.subscribe altinn:serviceowner"
 CLIENT_FILE: Final = "client.json"
+#: Where the simulator writes the dev client and the CLI reads it (tests point it elsewhere).
+HOME_VAR: Final = "ALTINN_SIM_HOME"
+
+
+def home(root: Path) -> Path:
+    return Path(os.environ.get(HOME_VAR) or root / ".altinn-sim")
 
 
 def write_key(path: Path) -> SigningKey:

@@ -22,7 +22,6 @@ from shared.maskinporten import AltinnExchange, AuthError, Environment, Maskinpo
 from shared.storage import StorageClients
 
 ROOT: Final = Path(__file__).resolve().parent.parent.parent
-SIM_FOLDER: Final = ROOT / ".altinn-sim"
 DEFAULT_SIM_URL: Final = "http://127.0.0.1:7072"
 DEFAULT_SCOPE: Final = "altinn:events.subscribe altinn:serviceowner"
 
@@ -76,7 +75,9 @@ class Context:
     # --- Altinn -----------------------------------------------------------------------------------
 
     def _sim_client(self) -> dict[str, Any]:
-        path = SIM_FOLDER / "client.json"
+        from devtools.altinn_sim import devclient
+
+        path = devclient.home(ROOT) / devclient.CLIENT_FILE
         if self.env is Env.LOCAL and path.exists():
             loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
             return loaded

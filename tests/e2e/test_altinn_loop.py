@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.altinn_sim import Client, Options, Simulator
-from devtools.azurite import Azurite, free_port
+from devtools.azurite import Azurite, free_port, port_open
 from shared.storage import StorageClients
 from tests.e2e.harness import HOST_JSON, ROOT, RUNNER_MODULE, Runner, get_dialog, recorded, wait_for
 
@@ -189,3 +190,36 @@ def test_a_longer_outage_outlasts_the_retries_and_catch_up_closes_the_gap(
     assert_each_event_applied_once(sim, runner, workdir)
     duplicates = [x for x in runner.process_lines() if x.get("outcome") == "duplicate"]
     assert len(duplicates) == 8
+
+
+def test_make_run_with_altinn_sim_starts_the_simulator_beside_the_app_and_stops_it(tmp_path: Path) -> None:
+    port, sim_port = free_port(), free_port()
+    log = tmp_path / "run.log"
+    env = {k: v for k, v in os.environ.items() if k != "AzureWebJobsStorage"}
+    env["ALTINN_SIM_HOME"] = str(tmp_path / "sim-home")  # not the developer's own dev client
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.dev", "--port", str(port), "--altinn-sim", "--sim-port", str(sim_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "dpctl status" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        text = log.read_text()
+        assert f"subscriptions create --endpoint http://localhost:{port}/api/events" in text
+        request = urllib.request.Request(f"http://127.0.0.1:{sim_port}/maskinporten/token", data=b"", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert json.loads(refused.value.read())["error"] == "unsupported_grant_type"  # the fake Maskinporten answers
+        client = json.loads((tmp_path / "sim-home" / "client.json").read_text())
+        assert client["sim_url"] == f"http://127.0.0.1:{sim_port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    assert code == 0, log.read_text()
+    assert not port_open(sim_port)
