@@ -82,13 +82,18 @@ class EventLog:
         return found
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 drops connections under a concurrent `dpctl send` (a 1 s SYN retry).
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class Simulator:
     """The whole fake Altinn side, in one object; ``start()`` serves it on a thread."""
 
     def __init__(self, options: Options | None = None) -> None:
         self.options = options or Options()
-        self.server = ThreadingHTTPServer((self.options.host, self.options.port), _Handler)
-        self.server.daemon_threads = True
+        self.server = _Server((self.options.host, self.options.port), _Handler)
         self.server.simulator = self  # type: ignore[attr-defined]
         self.port = int(self.server.server_address[1])
         self.base_url = f"http://{self.options.host}:{self.port}"

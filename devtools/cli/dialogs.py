@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated
 
@@ -33,5 +34,6 @@ def show(ctx: typer.Context, dialog_id: str, as_json: Annotated[bool, typer.Opti
         return
     table = Table(show_header=False, box=None)
     for name, value in row.items():
-        table.add_row(f"[bold]{name}[/]", "" if value is None else str(value))
+        shown = json.dumps(value) if isinstance(value, dict) else str(value)
+        table.add_row(f"[bold]{name}[/]", "" if value is None else shown)
     console.print(table)

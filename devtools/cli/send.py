@@ -33,6 +33,7 @@ class Result:
     statuses: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
     dialogs: set[str] = field(default_factory=set)
+    first_dialog: str | None = None
     event_ids: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -41,6 +42,7 @@ class Result:
             self.statuses[status] += 1
             self.latencies.append(seconds)
             self.dialogs.add(str(event.get("resourceinstance")))
+            self.first_dialog = self.first_dialog or str(event.get("resourceinstance"))
             self.event_ids[str(event.get("id"))] += 1
 
 
@@ -61,6 +63,7 @@ def summary(result: Result, elapsed: float) -> dict[str, Any]:
         "perSecond": round(sent / elapsed, 1) if elapsed else None,
         "statuses": dict(sorted(result.statuses.items())),
         "dialogs": len(result.dialogs),
+        "exampleDialog": result.first_dialog,
         "uniqueEvents": len(result.event_ids),
         "duplicatesSent": sent - len(result.event_ids),
         "latencyMs": {
