@@ -16,8 +16,8 @@ def readme_commands() -> list[list[str]]:
     blocks = re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
     found = []
     for block in blocks:
-        for line in block.replace("\\\n", " ").splitlines():
-            line = line.split("#", 1)[0].strip()
+        for raw in block.replace("\\\n", " ").splitlines():
+            line = raw.split("#", 1)[0].strip()
             if line.startswith("dpctl "):
                 found.append(shlex.split(line.replace("$(", "").replace(")", ""))[1:])
     return found
@@ -40,7 +40,8 @@ def test_the_readme_shows_the_whole_loop() -> None:
 def test_every_readme_command_and_option_exists() -> None:
     commands = readme_commands()
     assert len(commands) >= 10
-    for words in commands:
+    for command in commands:
+        words = command
         while words and words[0] in GLOBAL_WITH_VALUE:
             words = words[2:]
         path = [w for w in words if re.fullmatch(r"[a-z][a-z-]*", w)][:2]
