@@ -97,14 +97,21 @@ class Context:
         return self.environment.platform
 
     def maskinporten(self, scope: str | None = None) -> MaskinportenClient:
-        dev = self._sim_client()
         creds = self.credentials
-        client_id = creds.client_id or os.environ.get(CLIENT_ID_VAR) or dev.get("client_id")
-        kid = creds.kid or os.environ.get(KID_VAR) or dev.get("kid")
-        key_file = (
-            creds.key_file or os.environ.get(KEY_FILE_VAR) or (None if os.environ.get(KEY_VAR) else dev.get("key_file"))
-        )
-        scope = scope or creds.scope or os.environ.get(SCOPE_VAR) or dev.get("scope") or DEFAULT_SCOPE
+        given = {
+            "client_id": creds.client_id or os.environ.get(CLIENT_ID_VAR),
+            "kid": creds.kid or os.environ.get(KID_VAR),
+            "key_file": creds.key_file or os.environ.get(KEY_FILE_VAR),
+            "scope": creds.scope or os.environ.get(SCOPE_VAR),
+        }
+        # The simulator's development client only when no credential was given at all: mixing its
+        # kid or key with a client of yours would sign a grant Maskinporten cannot match.
+        mine = any(given.values()) or bool(os.environ.get(KEY_VAR))
+        dev = {} if mine else self._sim_client()
+        client_id = given["client_id"] or dev.get("client_id")
+        kid = given["kid"] or dev.get("kid")
+        key_file = given["key_file"] or dev.get("key_file")
+        scope = scope or given["scope"] or dev.get("scope") or DEFAULT_SCOPE
         if not client_id:
             where = "start the simulator (make run ARGS=--altinn-sim) or " if self.env is Env.LOCAL else ""
             fail(

@@ -153,6 +153,8 @@ def send(
                 return None
             if duration is not None and time.perf_counter() - started >= duration:
                 return None
+            if duration is not None and rate and issued / rate >= duration:
+                return None  # its slot would fall after the end: --duration 10 --rate 5 sends 50, not 50 + concurrency
             issued += 1
             return issued - 1, next(events)
 

@@ -42,9 +42,9 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
-    def answer(self, headers: dict[str, str], body: bytes) -> int:
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> int:
         with self.lock:
-            self.requests.append({"headers": headers, "body": json.loads(body)})
+            self.requests.append({"path": path, "headers": headers, "body": json.loads(body)})
             return self.statuses.pop(0) if self.statuses else self.default
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
@@ -62,7 +62,7 @@ def receiver() -> Iterator[Receiver]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status = recorder.answer({k.lower(): v for k, v in self.headers.items()}, body)
+            status = recorder.answer(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
