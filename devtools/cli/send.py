@@ -9,6 +9,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
@@ -108,6 +109,71 @@ class _Poster:
         raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What to send: ``count`` events (None: until ``duration`` runs out) at ``rate`` per second (0: at once)."""
+
+    count: int | None = 100
+    duration: float | None = None
+    rate: float = 0.0
+    concurrency: int = 4
+    duplicates: float = 0.0
+    shuffle: bool = False
+    source_env: str = "tt02"
+    resource: str = "urn:altinn:resource:super-simple-service"
+    seed: int | None = None
+
+
+def run(url: str, plan: Plan, advance: Callable[[], None] = lambda: None) -> tuple[Result, float]:
+    """POST the plan's traffic to ``url``; what came back, and the seconds it took (``make bench`` uses this too)."""
+    events = stream(
+        random.Random(plan.seed),
+        duplicates=plan.duplicates,
+        shuffle=plan.shuffle,
+        source_env=plan.source_env,
+        resource=plan.resource,
+    )
+    poster = _Poster(url)
+    result = Result()
+    take = threading.Lock()
+    issued = 0
+    started = time.perf_counter()
+
+    def next_event() -> tuple[int, dict[str, Any]] | None:
+        nonlocal issued
+        with take:
+            if plan.count is not None and issued >= plan.count:
+                return None
+            if plan.duration is not None and time.perf_counter() - started >= plan.duration:
+                return None
+            if plan.duration is not None and plan.rate and issued / plan.rate >= plan.duration:
+                return None  # its slot would fall after the end: --duration 10 --rate 5 sends 50, not 50 + concurrency
+            issued += 1
+            return issued - 1, next(events)
+
+    def worker() -> None:
+        while (item := next_event()) is not None:
+            index, event = item
+            if plan.rate:
+                delay = started + index / plan.rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            t0 = time.perf_counter()
+            try:
+                status = str(poster.post(json.dumps(event).encode("utf-8")))
+            except OSError as exc:
+                status = f"error:{type(exc).__name__}"
+            result.add(status, time.perf_counter() - t0, event)
+            advance()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(plan.concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return result, time.perf_counter() - started
+
+
 def send(
     ctx: typer.Context,
     url: Annotated[str, typer.Option(help="the webhook URL")] = "http://localhost:7071/api/events",
@@ -137,27 +203,6 @@ def send(
         url += ("&" if "?" in url else "?") + urlencode({"code": key})
     if urlsplit(url).scheme not in ("http", "https"):
         fail(f"--url must be http(s), got {url!r}")
-    events = stream(
-        random.Random(seed), duplicates=duplicates, shuffle=shuffle, source_env=source_env.value, resource=resource
-    )
-    poster = _Poster(url)
-    result = Result()
-    take = threading.Lock()
-    issued = 0
-    started = time.perf_counter()
-
-    def next_event() -> tuple[int, dict[str, Any]] | None:
-        nonlocal issued
-        with take:
-            if total is not None and issued >= total:
-                return None
-            if duration is not None and time.perf_counter() - started >= duration:
-                return None
-            if duration is not None and rate and issued / rate >= duration:
-                return None  # its slot would fall after the end: --duration 10 --rate 5 sends 50, not 50 + concurrency
-            issued += 1
-            return issued - 1, next(events)
-
     with Progress(
         TextColumn("sending"),
         BarColumn(),
@@ -168,28 +213,12 @@ def send(
         disable=as_json,
     ) as progress:
         task = progress.add_task("send", total=total)
-
-        def worker() -> None:
-            while (item := next_event()) is not None:
-                index, event = item
-                if rate:
-                    delay = started + index / rate - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                t0 = time.perf_counter()
-                try:
-                    status = str(poster.post(json.dumps(event).encode("utf-8")))
-                except OSError as exc:
-                    status = f"error:{type(exc).__name__}"
-                result.add(status, time.perf_counter() - t0, event)
-                progress.advance(task)
-
-        threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    report = {"url": url.split("?", 1)[0], **summary(result, time.perf_counter() - started)}
+        result, elapsed = run(
+            url,
+            Plan(total, duration, rate, concurrency, duplicates, shuffle, source_env.value, resource, seed),
+            lambda: progress.advance(task),
+        )
+    report = {"url": url.split("?", 1)[0], **summary(result, elapsed)}
     if as_json:
         emit_json(report)
     else:
