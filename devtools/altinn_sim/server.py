@@ -62,6 +62,10 @@ class EventLog:
         with self._lock:
             self._events.append(event)
 
+    def all(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._events)
+
     def page(self, resource: str, after: str, size: int, types: list[str], subject: str | None) -> list[dict[str, Any]]:
         with self._lock:
             events = list(self._events)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, NoReturn
 from urllib.parse import urlencode
 
 import typer
@@ -143,6 +143,6 @@ def catch_up(
         )
 
 
-def _stop(message: str, resource: str, cursor: str) -> None:
+def _stop(message: str, resource: str, cursor: str) -> NoReturn:
     note(f"resume with: dpctl catch-up --resource {resource} --since {cursor}")
     fail(message)

@@ -134,7 +134,7 @@ def send(sim: Simulator, azurite: Azurite, count: int, seed: int) -> None:
 
 
 def assert_each_event_applied_once(sim: Simulator, runner: Runner, workdir: Path) -> None:
-    published = [e for e in sim.events._events if e.get("resource") == RESOURCE]
+    published = [e for e in sim.events.all() if e.get("resource") == RESOURCE]
     expected = Counter(e["resourceinstance"] for e in {e["id"]: e for e in published}.values())
 
     def all_handled() -> bool:
@@ -186,7 +186,7 @@ def test_a_longer_outage_outlasts_the_retries_and_catch_up_closes_the_gap(
     code, result, err = dpctl(sim, azurite, "catch-up", "--resource", RESOURCE, "--since", "0", "--json")
     assert code == 0, err
     assert (result["read"], result["accepted"], result["rejected"]) == (20, 20, 0)  # 8 again: harmless duplicates
-    assert result["cursor"] == sim.events._events[-1]["id"]
+    assert result["cursor"] == sim.events.all()[-1]["id"]
     assert_each_event_applied_once(sim, runner, workdir)
     duplicates = [x for x in runner.process_lines() if x.get("outcome") == "duplicate"]
     assert len(duplicates) == 8
