@@ -2,6 +2,7 @@
 #   make run    Azurite (in memory) + the local Functions runner on http://localhost:7071
 #   make test   ruff, mypy, the whole pytest suite (Azurite is started by the tests), Bicep checks
 #   make bench  throughput and cost figures (prints; never fails on a time)
+#   .venv/bin/dpctl  the operator CLI (installed by every target above)
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -14,10 +15,11 @@ STAMPS := .make
 
 install: $(STAMPS)/venv $(STAMPS)/npm
 
-$(STAMPS)/venv: requirements.txt requirements-dev.txt
+$(STAMPS)/venv: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version.split()[0]}"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .   # the operator CLI: .venv/bin/dpctl
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/npm: package.json package-lock.json

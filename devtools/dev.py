@@ -1,4 +1,8 @@
-"""`make run`: Azurite in memory plus the local Functions runner, with a ready-to-paste curl. Ctrl-C stops both."""
+"""`make run`: Azurite in memory plus the local Functions runner, with a ready-to-paste curl. Ctrl-C stops both.
+
+`make run ARGS=--altinn-sim` also starts the local Altinn simulator (a fake of Maskinporten and Altinn
+Events, ``devtools/altinn_sim``) on port 7072, so that the operator CLI's whole loop runs locally.
+"""
 
 from __future__ import annotations
 
@@ -38,9 +42,29 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _sim_help(base: str, resource: str, sim_port: int) -> str:
+    sim = f"http://127.0.0.1:{sim_port}"
+    return (
+        f"Altinn simulator (a fake, dev only) on {sim}; in another shell, the whole loop:\n"
+        "  .venv/bin/dpctl auth\n"
+        f"  .venv/bin/dpctl subscriptions create --endpoint {base}/events --resource {resource}\n"
+        "  .venv/bin/dpctl subscriptions wait 1\n"
+        "  .venv/bin/dpctl send --to-sim --count 50\n"
+        "  .venv/bin/dpctl status\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=7071, help="HTTP port of the runner (default 7071)")
+    parser.add_argument("--altinn-sim", action="store_true", help="also start the local Altinn simulator (port 7072)")
+    parser.add_argument("--sim-port", type=int, default=7072, help="HTTP port of the simulator (default 7072)")
+    parser.add_argument(
+        "--sim-time-scale",
+        type=float,
+        default=1.0,
+        help="the simulator's retry delays times this (0.01: Altinn's 1.5 days in 22 minutes)",
+    )
     args, runner_args = parser.parse_known_args(argv)
     # `kill` (SIGTERM) stops both as Ctrl-C does, instead of orphaning Azurite and the runner.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -58,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     provision(env[STORAGE_CONNECTION])  # the queues, tables and container Bicep creates in Azure
     command = [sys.executable, "-m", "devtools.runner", "--port", str(args.port), *runner_args]
     runner = subprocess.Popen(command, cwd=ROOT, env=env)
+    sim: subprocess.Popen[bytes] | None = None
+    if args.altinn_sim:
+        sim_command = [sys.executable, "-m", "devtools.altinn_sim", "--port", str(args.sim_port),
+                       "--time-scale", str(args.sim_time_scale), "--allow-http-loopback"]  # fmt: skip
+        sim = subprocess.Popen(sim_command, cwd=ROOT, env=env)
     base = f"http://localhost:{args.port}/api"
     try:
         if _wait_http(f"{base}/events", 60):
@@ -74,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                 "Ctrl-C stops the runner and Azurite.\n",
                 flush=True,
             )
+            if sim is not None:
+                print(_sim_help(base, event["resource"], args.sim_port), flush=True)
         return runner.wait()
     except KeyboardInterrupt:
         runner.send_signal(signal.SIGINT)
@@ -83,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             runner.kill()
             return 1
     finally:
+        if sim is not None and sim.poll() is None:
+            sim.terminate()
+            sim.wait()
         if runner.poll() is None:
             runner.terminate()
             runner.wait()

@@ -8,7 +8,7 @@ import platform
 import sys
 from datetime import UTC, datetime
 
-from devtools.bench import drain, ingest
+from devtools.bench import drain, ingest, loop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         print(drain.report(events=300, memory_events=1000, dialogs=50), flush=True)
     else:
         print(drain.report(), flush=True)
+    print(loop.report(events=200 if args.quick else 1000), flush=True)
     return 0
 
 

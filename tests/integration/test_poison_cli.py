@@ -1,18 +1,18 @@
-"""The operator's poison tool against Azurite: list, show, replay; bodies move byte for byte."""
+"""``dpctl poison`` against Azurite: list, show, replay; bodies move byte for byte, sent before deleted."""
 
 from __future__ import annotations
 
 import base64
-import io
 import json
 
 import pytest
 
-from devtools import poison
+from devtools import poison as poison_module
 from devtools.azurite import Azurite
 from devtools.samples import sample_event
 from shared import storage
 from shared.storage import StorageClients
+from tests.cli_support import dpctl
 
 pytestmark = pytest.mark.azurite
 QUEUE = "dialogporten-dialog-created-v1"
@@ -22,15 +22,12 @@ def _encoded(obj: object) -> str:
     return base64.b64encode(json.dumps(obj).encode()).decode()
 
 
-def _run(args: list[str], monkeypatch: pytest.MonkeyPatch, conn: str) -> str:
-    monkeypatch.setenv("AzureWebJobsStorage", conn)
-    out = io.StringIO()
-    assert poison.main(args, out) == 0
-    return out.getvalue()
+@pytest.fixture
+def env(azurite: Azurite) -> dict[str, str]:
+    return {"AzureWebJobsStorage": azurite.connection_string}
 
 
-def test_list_show_and_replay(clients: StorageClients, azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = azurite.connection_string
+def test_list_show_and_replay(clients: StorageClients, env: dict[str, str]) -> None:
     poisoned = clients.queues.create_queue(QUEUE + "-poison")
     events = [sample_event("dialogporten.dialog.created.v1") for _ in range(3)]
     bodies = [_encoded(e) for e in events]
@@ -38,15 +35,24 @@ def test_list_show_and_replay(clients: StorageClients, azurite: Azurite, monkeyp
         poisoned.send_message(body)
     poisoned.send_message("not base64 at all!")
 
-    listing = _run(["list"], monkeypatch, conn)
-    assert f"{QUEUE}-poison\t4" in listing
+    listing = dpctl("poison", "list", "--json", env=env)
+    assert {"queue": f"{QUEUE}-poison", "count": 4} in listing.json()
+    assert f"{QUEUE}-poison" in dpctl("poison", "list", env=env).out
 
-    shown = [json.loads(line) for line in _run(["show", QUEUE], monkeypatch, conn).splitlines()]
+    shown = dpctl("poison", "show", QUEUE, "--json", env=env).json()
     assert [s["event_id"] for s in shown if s["readable"]] == [e["id"] for e in events]
     assert [s["reason"] for s in shown if not s["readable"]] == ["not base64-encoded UTF-8"]
+    table = dpctl("poison", "show", QUEUE, env=env).out
+    assert all(e["id"] in table for e in events)
 
-    out = _run(["replay", QUEUE, "--limit", "2"], monkeypatch, conn)
-    assert out.strip().endswith("replayed 2 message(s)")
+    dry = dpctl("poison", "replay", QUEUE, "--limit", "2", "--dry-run", env=env)
+    assert dry.code == 0
+    assert "would replay 2 message(s)" in dry.out
+    assert poisoned.get_queue_properties().approximate_message_count == 4  # nothing moved
+
+    out = dpctl("poison", "replay", QUEUE, "--limit", "2", env=env)
+    assert out.code == 0
+    assert "replayed 2 message(s)" in out.out
     main = clients.queues.get_queue_client(QUEUE)
     moved = [m.content for m in main.peek_messages(max_messages=32)]
     assert moved == bodies[:2]  # byte for byte, still base64 as the trigger expects
@@ -56,20 +62,45 @@ def test_list_show_and_replay(clients: StorageClients, azurite: Azurite, monkeyp
     assert [json.loads(m.content)["id"] for m in decoded] == [e["id"] for e in events[:2]]
 
 
-def test_replay_by_message_id_leaves_the_rest(
-    clients: StorageClients, azurite: Azurite, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    conn = azurite.connection_string
+def test_replay_by_message_id_leaves_the_rest(clients: StorageClients, env: dict[str, str]) -> None:
     poisoned = clients.queues.create_queue(QUEUE + "-poison")
     sent = [poisoned.send_message(_encoded(sample_event("dialogporten.dialog.created.v1"))) for _ in range(3)]
-    out = _run(["replay", QUEUE + "-poison", "--id", sent[1].id], monkeypatch, conn)
-    assert json.loads(out.splitlines()[0])["replayed"] == sent[1].id
+    out = dpctl("poison", "replay", QUEUE + "-poison", "--id", sent[1].id, "--json", env=env)
+    assert out.code == 0
+    assert [m["replayed"] for m in out.json()] == [sent[1].id]
     assert [m.id for m in poisoned.peek_messages(max_messages=32)] == [sent[0].id, sent[2].id]
     assert len(list(clients.queues.get_queue_client(QUEUE).peek_messages(max_messages=32))) == 1
 
 
-def test_show_a_queue_that_was_never_poisoned(
-    clients: StorageClients, azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+def test_replay_of_an_id_that_does_not_exist_says_so_and_fails(clients: StorageClients, env: dict[str, str]) -> None:
+    poisoned = clients.queues.create_queue(QUEUE + "-poison")
+    kept = poisoned.send_message(_encoded(sample_event("dialogporten.dialog.created.v1")))
+    out = dpctl("poison", "replay", QUEUE, "--id", "no-such-message", env=env)
+    assert out.code == 1
+    assert "no message with id no-such-message" in out.err
+    assert "replayed 0 message(s)" in out.out
+    assert [m.id for m in poisoned.peek_messages()] == [kept.id]  # untouched
+
+
+def test_show_a_queue_that_was_never_poisoned_and_one_that_is_empty(
+    clients: StorageClients, env: dict[str, str]
 ) -> None:
-    out = _run(["show", "dialogporten-dialog-seen-v1"], monkeypatch, azurite.connection_string)
-    assert "does not exist" in out
+    out = dpctl("poison", "show", "dialogporten-dialog-seen-v1", env=env)
+    assert (out.code, out.out.strip()) == (
+        0,
+        "dialogporten-dialog-seen-v1-poison does not exist (nothing was ever poisoned there)",
+    )
+    clients.queues.create_queue("dialogporten-dialog-seen-v1-poison")
+    out = dpctl("poison", "show", "dialogporten-dialog-seen-v1", env=env)
+    assert (out.code, out.out.strip()) == (0, "dialogporten-dialog-seen-v1-poison is empty")
+
+
+def test_python_m_devtools_poison_still_works(
+    clients: StorageClients, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    poisoned = clients.queues.create_queue(QUEUE + "-poison")
+    poisoned.send_message(_encoded(sample_event("dialogporten.dialog.created.v1")))
+    monkeypatch.setenv("AzureWebJobsStorage", env["AzureWebJobsStorage"])
+    assert poison_module.main(["--settings", "/nonexistent.json", "replay", QUEUE]) == 0
+    assert "replayed 1 message(s)" in capsys.readouterr().out
+    assert poisoned.get_queue_properties().approximate_message_count == 0

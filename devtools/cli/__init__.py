@@ -1,0 +1,1 @@
+"""``dpctl``: the operator CLI (dev tool, never deployed). Entry point: :mod:`devtools.cli.app`."""

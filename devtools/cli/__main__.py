@@ -1,0 +1,3 @@
+from devtools.cli.app import main
+
+raise SystemExit(main())

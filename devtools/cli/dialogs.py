@@ -1,0 +1,39 @@
+"""``dpctl dialogs show ID``: the dialog state row the default handlers keep."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from devtools.cli.context import Context
+from devtools.cli.output import console, emit_json, fail
+
+app = typer.Typer(help="The dialog state (the 'dialogs' table).", no_args_is_help=True)
+
+
+@app.command()
+def show(ctx: typer.Context, dialog_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What every event applied so far says about one dialog (as GET /api/dialogs/{id})."""
+    from shared.dialogs import DialogStore
+
+    try:
+        canonical = str(uuid.UUID(dialog_id))
+    except ValueError:
+        fail(f"{dialog_id!r} is not a dialog id (a GUID)")
+    context: Context = ctx.obj
+    state = DialogStore(context.storage.tables).get(canonical)
+    if state is None:
+        fail(f"no event has been applied for dialog {canonical}")
+    row = state.to_json()
+    if as_json:
+        emit_json(row)
+        return
+    table = Table(show_header=False, box=None)
+    for name, value in row.items():
+        shown = json.dumps(value) if isinstance(value, dict) else str(value)
+        table.add_row(f"[bold]{name}[/]", "" if value is None else shown)
+    console.print(table)
