@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from shared.catalog import CATALOG, EventType, Family
+from shared.errors import PermanentError
 
 __all__ = [
     "ActivityData",
@@ -58,7 +59,7 @@ _RFC3339 = re.compile(
 _TICKS_DIGITS: Final = 7  # .NET ticks: 100 ns
 
 
-class EventError(ValueError):
+class EventError(PermanentError, ValueError):
     """An event that can never be turned into its model (wrong shape, bad GUID, missing activityId...)."""
 
 
