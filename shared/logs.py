@@ -61,6 +61,7 @@ class Outcome(StrEnum):
     # the dialog state: an event disagrees on an attribute that never changes
     CONFLICT = "conflict"
     # housekeeping and operator tools
+    PURGED = "purged"
     SWEPT = "swept"
     REROUTED = "rerouted"
 

@@ -105,6 +105,10 @@ def test_a_handler_that_keeps_failing_ends_in_poison_after_five_dequeues_intact(
     [message] = wait_for("the poison queue", in_poison, runner, timeout=60)
     assert json.loads(message.content) == event  # untouched
     assert message.dequeue_count is not None
+    # The app wrote this copy on the last attempt (the host's own move would expire in 7 days).
+    assert message.expires_on is not None
+    assert message.expires_on.year == 9999
+    assert "Message has reached MaxDequeueCount" not in runner.output()
     lines = [x for x in runner.process_lines() if x.get("event_id") == event["id"]]
     assert [x["outcome"] for x in lines] == ["retry"] * 4 + ["poisoned"]
     assert [x["dequeue_count"] for x in lines] == [1, 2, 3, 4, 5]
