@@ -408,6 +408,9 @@ def test_a_claim_check_naming_anything_but_a_blob_the_outbox_writes_is_poisoned_
     secrets.create_container()
     secret = serialize_event(fixture_for("dialogporten.dialog.created.v1")).encode("utf-8")
     secrets.upload_blob("host.json", secret)
+    named = reference.get("blob") if isinstance(reference, dict) else None
+    if isinstance(named, str) and named != "host.json" and reference.get("container") == "azure-webjobs-secrets":
+        secrets.upload_blob(named, secret)  # a well-formed name, in the wrong container: still not read
     env.blobs.get_container_client(CLAIM_CHECK_CONTAINER).create_container()
     queue = BY_TYPE["dialogporten.dialog.created.v1"].queue
     body = json.dumps({"id": "x", "type": "dialogporten.dialog.created.v1", "$claimcheck": reference})
