@@ -17,7 +17,7 @@ from azure.core.exceptions import ResourceExistsError
 from devtools.samples import sample_event
 from shared.catalog import BY_TYPE, CATALOG
 from shared.dialogs import DialogStore
-from shared.idempotency import INPROGRESS, IdempotencyStore
+from shared.idempotency import INPROGRESS, IdempotencyStore, event_key
 from shared.storage import StorageClients
 from tests.e2e.harness import CLAIM_TIMEOUT, Runner, get_dialog, post, recorded, wait_for
 
@@ -149,7 +149,7 @@ def test_an_event_whose_worker_was_killed_holding_the_claim_is_processed_after_t
     assert post(doomed, event) == 200
     store = IdempotencyStore(clients.tables, claim_timeout_seconds=CLAIM_TIMEOUT, retention_seconds=60)
     wait_for("the handler to hang holding the claim", (workdir / "record.jsonl.hanging").exists, doomed)
-    status = store.status(event["id"])
+    status = store.status(event_key(event["source"], event["id"]))
     assert status is not None
     assert status[0] == INPROGRESS
     claimed_until = status[1]
