@@ -108,10 +108,10 @@ def _dumps(payload: dict[str, Any]) -> str:
 def event_line(kind: str, outcome: Outcome | str, fields: dict[str, Any]) -> str:
     """``<kind> {"outcome":...,...}``: bounded, ASCII, ``outcome`` first.
 
-    ``outcome`` must be one of :class:`Outcome` (a plain string of one is accepted):
-    an alert matches on these values, so a misspelt one fails loudly here.
+    ``outcome`` is one of :class:`Outcome`; a plain string is written as it is (bounded),
+    since a log call must never be what fails an event.
     """
-    payload: dict[str, Any] = {"outcome": Outcome(outcome).value}
+    payload: dict[str, Any] = {"outcome": bound_text(str(outcome), 64)}
     for key in _IDS:
         payload[key] = None
     for key, value in list(fields.items())[: MAX_ITEMS * 2]:
