@@ -1,4 +1,4 @@
-"""Idempotency store: each event id is handled once, even though it is delivered at least once.
+"""Idempotency store: each event (``source`` + ``id``) is handled once, though delivered at least once.
 
 Modelled on the idempotency utility of Powertools for AWS Lambda: a
 persistence layer with a record per key in one of two states,
