@@ -2,7 +2,7 @@
 
 The pure part is :func:`apply`, a merge of one event into a :class:`DialogState`.
 Every field is a commutative, associative merge keyed on the event's
-full-precision time (ties broken by event id): maxima for "last ..." fields,
+full-precision time (ties broken by event id, then source): maxima for "last ..." fields,
 a minimum for ``created_at``, sums for the counters, and ``status`` derived
 from the timestamps rather than stored as a transition. So folding any
 permutation of a dialog's events gives the same row: out-of-order delivery
@@ -105,10 +105,12 @@ class DialogState:
     last_activity_id: str | None = None
     last_activity_at: str | None = None
     last_activity_event_id: str | None = None
+    last_activity_event_source: str | None = None
     transmission_count: int = 0
     activity_count: int = 0
     last_event_at: str = ""
     last_event_id: str = ""
+    last_event_source: str = ""
     last_event_type: str = ""
     events_applied: int = 0
 
@@ -170,14 +172,20 @@ def _min(current: str | None, candidate: str) -> str:
 def apply(state: DialogState | None, event: DialogportenEvent) -> DialogState:
     """``state`` with ``event`` merged in. Commutative: the order events are applied in does not matter."""
     at = event.time_key
-    key = (at, event.id)
+    # The event's identity breaks ties: ids alone repeat across sources.
+    key = (at, event.id, event.source)
     if state is None:
         state = DialogState(dialog_id=event.dialog_id, party=event.party, service_resource=event.service_resource)
     changes: dict[str, Any] = {"events_applied": state.events_applied + 1}
-    if key > (state.last_event_at, state.last_event_id):
+    if key > (state.last_event_at, state.last_event_id, state.last_event_source):
         # party and service_resource are not here: they never change for a dialog, so the
         # first event applied set them and a later one may not move them (see the module doc).
-        changes |= {"last_event_at": at, "last_event_id": event.id, "last_event_type": event.type}
+        changes |= {
+            "last_event_at": at,
+            "last_event_id": event.id,
+            "last_event_source": event.source,
+            "last_event_type": event.type,
+        }
     if event.type == _CREATED:
         changes["created_at"] = _min(state.created_at, at)
     elif event.type == _UPDATED:
@@ -192,10 +200,16 @@ def apply(state: DialogState | None, event: DialogportenEvent) -> DialogState:
         changes["transmission_count"] = state.transmission_count + 1
     if isinstance(event, ActivityEvent):
         changes["activity_count"] = state.activity_count + 1
-        if key > (state.last_activity_at or "", state.last_activity_event_id or ""):
+        newest = (
+            state.last_activity_at or "",
+            state.last_activity_event_id or "",
+            state.last_activity_event_source or "",
+        )
+        if key > newest:
             changes |= {
                 "last_activity_at": at,
                 "last_activity_event_id": event.id,
+                "last_activity_event_source": event.source,
                 "last_activity_id": event.activity_id,
                 "last_activity_type": event.type,
             }

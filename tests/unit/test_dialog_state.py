@@ -185,3 +185,15 @@ def test_the_first_event_applied_sets_party_and_resource_and_agreeing_events_con
     assert (state.party, state.service_resource) == (first.party, first.service_resource)
     assert all(conflicts(state, e) == {} for e in lifecycle())
     assert conflicts(None, first) == {}
+
+
+def test_events_that_share_time_and_id_but_not_source_give_one_row_in_either_order() -> None:
+    moment = "2026-03-16T11:00:05.0000000Z"
+    shared_id = str(uuid.uuid4())
+    a = ev("activity.information", 5, id=shared_id, source=f"https://a.test/dialogs/{DIALOG}/activities/1")
+    b = ev("activity.payment-made", 5, id=shared_id, source=f"https://b.test/dialogs/{DIALOG}/activities/2")
+    assert a.time_key == b.time_key == moment
+    assert fold([a, b]) == fold([b, a])
+    state = fold([b, a])
+    assert state is not None
+    assert state.last_event_type == "dialogporten.dialog.activity.payment-made.v1"  # b's source sorts last
