@@ -271,25 +271,31 @@ class DialogStore:
             return False
         return True
 
-    def _applied_before_upgrade(self, event: DialogportenEvent) -> bool:
-        """Whether an older version applied this event (its marker keyed on the id alone).
+    def _first_read(self, event: DialogportenEvent) -> tuple[Any, bool]:
+        """The dialog row (or None), and whether an older version applied this event: one round trip.
 
-        Only the same id, type and time count: another event that shares the id is not it.
-        Older versions no longer write, so one look before the transaction is enough.
+        An older version's marker is keyed on the id alone; only the same id, type and time
+        count, since another event may share the id. Older versions no longer write, so
+        one look before the first transaction is enough.
         """
-        try:
-            marker = self.table.get_entity(event.dialog_id, legacy_marker_key(event.id))
-        except ResourceNotFoundError:
-            return False
-        return marker.get("event_type") == event.type and marker.get("time") == event.time_key
+        legacy = legacy_marker_key(event.id)
+        rows = self.table.query_entities(
+            "PartitionKey eq @pk and ( RowKey eq @row or RowKey eq @legacy )",  # spaces: the SDK splits on them
+            parameters={"pk": event.dialog_id, "row": STATE_ROW, "legacy": legacy},
+        )
+        current, applied = None, False
+        for row in rows:
+            if row["RowKey"] == STATE_ROW:
+                current = row
+            elif row["RowKey"] == legacy:
+                applied = row.get("event_type") == event.type and row.get("time") == event.time_key
+        return current, applied
 
     def record(self, event: DialogportenEvent) -> bool:
         """Apply ``event`` to its dialog's row, once. False when it had been applied before."""
         table = self.table
         dialog_id = event.dialog_id
         family = event.family.value if isinstance(event.family, Family) else ""
-        if self._applied_before_upgrade(event):
-            return False
         marker = {
             "PartitionKey": dialog_id,
             "RowKey": marker_key(event),
@@ -301,12 +307,17 @@ class DialogStore:
             "applied_at": datetime.now(UTC),
         }
         for attempt in range(_MAX_ATTEMPTS):
-            try:
-                current = table.get_entity(dialog_id, STATE_ROW)
-                state: DialogState | None = DialogState.from_entity(current)
-                etag: str | None = current.metadata["etag"]
-            except ResourceNotFoundError:
-                state, etag = None, None
+            if attempt == 0:
+                current, applied_before_upgrade = self._first_read(event)
+                if applied_before_upgrade:
+                    return False
+            else:
+                try:
+                    current = table.get_entity(dialog_id, STATE_ROW)
+                except ResourceNotFoundError:
+                    current = None
+            state = None if current is None else DialogState.from_entity(current)
+            etag: str | None = None if current is None else current.metadata["etag"]
             clash = conflicts(state, event)
             new = apply(state, event).to_entity()
             operations: list[Any] = [("create", marker)]

@@ -80,7 +80,9 @@ def test_the_key_is_a_digest_of_both_attributes_and_unambiguous() -> None:
     assert len(event_key("x" * 70_000, "y")) == 3 + 64
 
 
-def _legacy_record(clients: StorageClients, obj: dict[str, Any], status: str = "COMPLETED") -> None:
+def _legacy_record(
+    clients: StorageClients, obj: dict[str, Any], status: str = "COMPLETED", kept: timedelta = timedelta(days=7)
+) -> None:
     """The record the id-keyed version wrote for a handled event (its fields, as it wrote them)."""
     now = datetime.now(UTC)
     event = parse_event(obj)
@@ -91,7 +93,7 @@ def _legacy_record(clients: StorageClients, obj: dict[str, Any], status: str = "
             "RowKey": "",
             "event_id": event.id,
             "status": status,
-            "expires_at": now + timedelta(days=7),
+            "expires_at": now + kept,
             "claimed_at": now,
             "owner": uuid.uuid4().hex,
             "event_type": event.type,
@@ -156,3 +158,29 @@ def test_the_store_keeps_the_event_attributes_on_the_record(clients: StorageClie
     store.claim(key, event_id="1", source="https://example.test/a", event_type="t", dialog_id=None)
     entity = clients.tables.get_table_client(IDEMPOTENCY_TABLE).get_entity(key, "")
     assert (entity["event_id"], entity["source"], entity["idempotency_key"]) == ("1", "https://example.test/a", key)
+
+
+def test_the_legacy_look_up_stops_once_no_legacy_record_can_be_live(clients: StorageClients) -> None:
+    idempotency.forget_tables()
+    created = seed("seed-created.json")
+    # Kept far longer than any older version kept a record: only the look-up's own end lets it through.
+    _legacy_record(clients, created, kept=timedelta(days=60))
+    info = {"event_type": created["type"], "dialog_id": created["resourceinstance"]}
+    key = event_key(created["source"], created["id"])
+    now = IdempotencyStore(clients.tables, claim_timeout_seconds=600, retention_seconds=7 * 86400)
+    with pytest.raises(idempotency.AlreadyCompleted):
+        now.claim(key, legacy_key=created["id"], **info)
+    since = now.keyed_since()
+    # Nine days on, every record an older version wrote has expired: no look-up, no refusal.
+    later = IdempotencyStore(
+        clients.tables,
+        claim_timeout_seconds=600,
+        retention_seconds=7 * 86400,
+        clock=lambda: since + timedelta(days=9),
+    )
+    idempotency.forget_tables()
+    assert later.keyed_since() == since  # recorded once, in the table
+    assert not later.claim(key, legacy_key=created["id"], **info).taken_over
+    later.purge_expired()
+    idempotency.forget_tables()
+    assert later.keyed_since() == since  # housekeeping never purges the row
