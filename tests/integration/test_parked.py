@@ -169,3 +169,32 @@ def test_the_command_line(service: QueueServiceClient, clients: StorageClients) 
 def test_an_empty_account_has_nothing_parked(service: QueueServiceClient) -> None:
     assert parked.list_parked(service) == []
     assert parked.reroute(service) == []
+
+
+def test_two_published_examples_that_share_an_id_are_both_parked_and_listed(service: QueueServiceClient) -> None:
+    # Altinn's Correspondence and Broker event pages (docs.altinn.studio, .../developer-guides/events)
+    # publish examples with one id, resourceinstance and time, from two sources.
+    common = {
+        "specversion": "1.0",
+        "id": "1faa107f-3c0a-4fa6-9fce-7cee8838e258",
+        "resourceinstance": "da4ceacc-ad44-4e54-99b6-b58e3c13c785",
+        "time": "2024-04-19T07:22:19.438039Z",
+        "subject": "urn:altinn:organization:identifier-no:123456789",
+    }
+    correspondence = common | {
+        "type": "no.altinn.correspondence.correspondencepublished",
+        "source": "https://platform.tt02.altinn.no/correspondence/api/v1/correspondence",
+        "resource": "urn:altinn:resource:altinn-correspondence-test-resource-1",
+    }
+    broker = common | {
+        "type": "no.altinn.broker.Published",
+        "source": "https://platform.tt02.altinn.no/broker/api/v1/filetransfer",
+        "resource": "urn:altinn:resource:altinn-broker-test-resource-1",
+    }
+    assert post(correspondence).status_code == 200
+    assert post(broker).status_code == 200
+    listed = parked.list_parked(service)
+    assert sorted((p.event_id, p.source) for p in listed) == sorted(
+        (e["id"], e["source"]) for e in (correspondence, broker)
+    )
+    assert all(p.route_to is None for p in listed)
