@@ -33,7 +33,10 @@ a live legacy record of the same id, type and dialog as this event's own, so a
 duplicate delivered after the upgrade is still acknowledged instead of run
 twice; a legacy record of another type or dialog is another event that shared
 the id, and does not block this one. Legacy records stop mattering once their
-retention (``IDEMPOTENCY_RETENTION_SECONDS``) has passed.
+retention (``IDEMPOTENCY_RETENTION_SECONDS``) has passed: the table remembers
+when it was first used keyed on source + id (row :data:`KEYED_SINCE_ROW`), and
+the legacy look-up (one read per event) stops a retention period (plus a day)
+after that.
 
 Layout: table :data:`IDEMPOTENCY_TABLE`, ``PartitionKey`` = the key (itself,
 or a hash of it when it holds characters a key may not), ``RowKey`` = ``""``.
@@ -139,6 +142,15 @@ def ensure_table(tables: TableServiceClient, name: str) -> TableClient:
 def forget_tables() -> None:
     """Forget which tables exist (tests delete them between cases)."""
     _ENSURED.clear()
+    _KEYED_SINCE.clear()
+
+
+#: Row that records when this table was first used keyed on source + id (no ``expires_at``:
+#: never purged). Legacy look-ups stop once every record an older version wrote has expired.
+KEYED_SINCE_ROW: Final = "$keyed-on-source-and-id"
+#: Margin for older instances still writing during a deployment's overlap.
+_LEGACY_MARGIN: Final = timedelta(days=1)
+_KEYED_SINCE: Final[weakref.WeakKeyDictionary[Any, dict[str, datetime]]] = weakref.WeakKeyDictionary()
 
 
 def record_key(key: str) -> str:
@@ -250,8 +262,26 @@ class IdempotencyStore:
             return Claim(event_id, key, _etag(meta), expires, taken_over=True, owner=owner)
         raise AlreadyInProgress(event_id, self._clock() + self.claim_timeout)
 
+    def keyed_since(self) -> datetime:
+        """When this table was first used keyed on source + id (recorded on first call; cached)."""
+        cached = _KEYED_SINCE.setdefault(self._tables, {})
+        since = cached.get(self._table_name)
+        if since is None:
+            table = self.table
+            with contextlib.suppress(ResourceExistsError):
+                table.create_entity({"PartitionKey": KEYED_SINCE_ROW, "RowKey": _ROW, "since": self._clock()})
+            since = _utc(table.get_entity(KEYED_SINCE_ROW, _ROW)["since"])
+            cached[self._table_name] = since
+        return since
+
     def _check_legacy(self, legacy_key: str, info: dict[str, Any]) -> None:
-        """Raise as :meth:`claim` would when a live record of the old keying is this very event's."""
+        """Raise as :meth:`claim` would when a live record of the old keying is this very event's.
+
+        Only while such records can still be live: for the retention period (plus a margin)
+        after the table was first used keyed on source + id. Then it costs nothing.
+        """
+        if self._clock() > self.keyed_since() + self.retention + self.claim_timeout + _LEGACY_MARGIN:
+            return
         try:
             existing = self.table.get_entity(record_key(legacy_key), _ROW)
         except ResourceNotFoundError:
