@@ -2,11 +2,21 @@
 
 The pure part is :func:`apply`, a merge of one event into a :class:`DialogState`.
 Every field is a commutative, associative merge keyed on the event's
-full-precision time (ties broken by event id): maxima for "last ..." fields,
+full-precision time (ties broken by event id, then source): maxima for "last ..." fields,
 a minimum for ``created_at``, sums for the counters, and ``status`` derived
 from the timestamps rather than stored as a transition. So folding any
 permutation of a dialog's events gives the same row: out-of-order delivery
 is harmless.
+
+``party`` and ``service_resource`` never change for a dialog in Dialogporten:
+the first event applied to a dialog sets them and no later event changes
+them, whatever its ``time``. A later event that names another party or
+resource (wrong or forged) is applied for the rest and the conflict is logged
+(``dialogporten.state {"outcome":"conflict",...}`` with the event id, type
+and dialog id). For real events every event of a dialog agrees, so the order
+still does not matter. A far-future ``time`` (``9999-12-31``) could otherwise
+pin the "last ..." fields and ``status``: ingest refuses events dated further
+ahead than its clock allows, so none reaches this table.
 
 Exactly-once, on its own
 ------------------------
@@ -30,11 +40,15 @@ idempotency store (see :mod:`shared.idempotency`) and should itself be
 idempotent for the rare case of a claim that expires mid-run.
 
 Table :data:`DIALOGS_TABLE`: ``PartitionKey`` = dialog id; ``RowKey`` =
-:data:`STATE_ROW` for the dialog row, ``event|<event id>`` for markers.
+:data:`STATE_ROW` for the dialog row, ``event|<key>`` for markers, where the
+key is :func:`shared.idempotency.event_key` (``source`` + ``id``). Markers an
+older version wrote keyed on the ``id`` alone (``event|<id>``) still count
+for the event of that id, type and time, so an upgrade applies nothing twice.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time as _time
 from collections.abc import Iterable
@@ -46,14 +60,19 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
+from shared import logs
 from shared.catalog import Family
+from shared.errors import TransientError
 from shared.events import ActivityEvent, DialogportenEvent, TransmissionEvent
-from shared.idempotency import ensure_table, record_key
+from shared.idempotency import ensure_table, event_key, record_key
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
 
-__all__ = ["DIALOGS_TABLE", "STATE_ROW", "DialogState", "DialogStore", "apply", "fold"]
+__all__ = ["DIALOGS_TABLE", "STATE_ROW", "DialogConflict", "DialogState", "DialogStore", "apply", "conflicts", "fold"]
+
+#: Log kind of the dialog state's own lines (conflicting party or resource).
+STATE_LOG: Final = "dialogporten.state"
 
 DIALOGS_TABLE: Final = "dialogs"
 STATE_ROW: Final = "dialog"
@@ -86,10 +105,12 @@ class DialogState:
     last_activity_id: str | None = None
     last_activity_at: str | None = None
     last_activity_event_id: str | None = None
+    last_activity_event_source: str | None = None
     transmission_count: int = 0
     activity_count: int = 0
     last_event_at: str = ""
     last_event_id: str = ""
+    last_event_source: str = ""
     last_event_type: str = ""
     events_applied: int = 0
 
@@ -151,18 +172,19 @@ def _min(current: str | None, candidate: str) -> str:
 def apply(state: DialogState | None, event: DialogportenEvent) -> DialogState:
     """``state`` with ``event`` merged in. Commutative: the order events are applied in does not matter."""
     at = event.time_key
-    key = (at, event.id)
+    # The event's identity breaks ties: ids alone repeat across sources.
+    key = (at, event.id, event.source)
     if state is None:
         state = DialogState(dialog_id=event.dialog_id, party=event.party, service_resource=event.service_resource)
     changes: dict[str, Any] = {"events_applied": state.events_applied + 1}
-    if key > (state.last_event_at, state.last_event_id):
-        # The newest event speaks for the attributes that could (in theory) change.
+    if key > (state.last_event_at, state.last_event_id, state.last_event_source):
+        # party and service_resource are not here: they never change for a dialog, so the
+        # first event applied set them and a later one may not move them (see the module doc).
         changes |= {
             "last_event_at": at,
             "last_event_id": event.id,
+            "last_event_source": event.source,
             "last_event_type": event.type,
-            "party": event.party,
-            "service_resource": event.service_resource,
         }
     if event.type == _CREATED:
         changes["created_at"] = _min(state.created_at, at)
@@ -178,14 +200,32 @@ def apply(state: DialogState | None, event: DialogportenEvent) -> DialogState:
         changes["transmission_count"] = state.transmission_count + 1
     if isinstance(event, ActivityEvent):
         changes["activity_count"] = state.activity_count + 1
-        if key > (state.last_activity_at or "", state.last_activity_event_id or ""):
+        newest = (
+            state.last_activity_at or "",
+            state.last_activity_event_id or "",
+            state.last_activity_event_source or "",
+        )
+        if key > newest:
             changes |= {
                 "last_activity_at": at,
                 "last_activity_event_id": event.id,
+                "last_activity_event_source": event.source,
                 "last_activity_id": event.activity_id,
                 "last_activity_type": event.type,
             }
     return replace(state, **changes)
+
+
+def conflicts(state: DialogState | None, event: DialogportenEvent) -> dict[str, tuple[str, str]]:
+    """The fixed attributes ``event`` disagrees on with ``state``: name -> (kept, event's)."""
+    if state is None:
+        return {}
+    found: dict[str, tuple[str, str]] = {}
+    if event.party != state.party:
+        found["party"] = (state.party, event.party)
+    if event.service_resource != state.service_resource:
+        found["service_resource"] = (state.service_resource, event.service_resource)
+    return found
 
 
 def fold(events: Iterable[DialogportenEvent], state: DialogState | None = None) -> DialogState | None:
@@ -194,11 +234,16 @@ def fold(events: Iterable[DialogportenEvent], state: DialogState | None = None) 
     return state
 
 
-def marker_key(event_id: str) -> str:
+def marker_key(event: DialogportenEvent) -> str:
+    return MARKER_PREFIX + event_key(event.source, event.id)
+
+
+def legacy_marker_key(event_id: str) -> str:
+    """The marker an older version wrote, keyed on the event ``id`` alone."""
     return MARKER_PREFIX + record_key(event_id)
 
 
-class DialogConflict(Exception):
+class DialogConflict(TransientError):
     """The dialog row kept changing under us; the event will be retried."""
 
 
@@ -219,12 +264,32 @@ class DialogStore:
         except ResourceNotFoundError:
             return None
 
-    def was_applied(self, dialog_id: str, event_id: str) -> bool:
+    def was_applied(self, event: DialogportenEvent) -> bool:
         try:
-            self.table.get_entity(dialog_id, marker_key(event_id), select=["RowKey"])
+            self.table.get_entity(event.dialog_id, marker_key(event), select=["RowKey"])
         except ResourceNotFoundError:
             return False
         return True
+
+    def _first_read(self, event: DialogportenEvent) -> tuple[Any, bool]:
+        """The dialog row (or None), and whether an older version applied this event: one round trip.
+
+        An older version's marker is keyed on the id alone; only the same id, type and time
+        count, since another event may share the id. Older versions no longer write, so
+        one look before the first transaction is enough.
+        """
+        legacy = legacy_marker_key(event.id)
+        rows = self.table.query_entities(
+            "PartitionKey eq @pk and ( RowKey eq @row or RowKey eq @legacy )",  # spaces: the SDK splits on them
+            parameters={"pk": event.dialog_id, "row": STATE_ROW, "legacy": legacy},
+        )
+        current, applied = None, False
+        for row in rows:
+            if row["RowKey"] == STATE_ROW:
+                current = row
+            elif row["RowKey"] == legacy:
+                applied = row.get("event_type") == event.type and row.get("time") == event.time_key
+        return current, applied
 
     def record(self, event: DialogportenEvent) -> bool:
         """Apply ``event`` to its dialog's row, once. False when it had been applied before."""
@@ -233,20 +298,27 @@ class DialogStore:
         family = event.family.value if isinstance(event.family, Family) else ""
         marker = {
             "PartitionKey": dialog_id,
-            "RowKey": marker_key(event.id),
+            "RowKey": marker_key(event),
             "event_id": event.id,
+            "source": event.source,
             "event_type": event.type,
             "family": family,
             "time": event.time_key,
             "applied_at": datetime.now(UTC),
         }
         for attempt in range(_MAX_ATTEMPTS):
-            try:
-                current = table.get_entity(dialog_id, STATE_ROW)
-                state: DialogState | None = DialogState.from_entity(current)
-                etag: str | None = current.metadata["etag"]
-            except ResourceNotFoundError:
-                state, etag = None, None
+            if attempt == 0:
+                current, applied_before_upgrade = self._first_read(event)
+                if applied_before_upgrade:
+                    return False
+            else:
+                try:
+                    current = table.get_entity(dialog_id, STATE_ROW)
+                except ResourceNotFoundError:
+                    current = None
+            state = None if current is None else DialogState.from_entity(current)
+            etag: str | None = None if current is None else current.metadata["etag"]
+            clash = conflicts(state, event)
             new = apply(state, event).to_entity()
             operations: list[Any] = [("create", marker)]
             if etag is None:
@@ -256,10 +328,28 @@ class DialogStore:
                 operations.append(("update", new, conditional))
             try:
                 table.submit_transaction(operations)
-                return True
             except TableTransactionError:
                 # Either the marker exists (applied before) or the row changed under us.
-                if self.was_applied(dialog_id, event.id):
+                if self.was_applied(event):
                     return False
+            else:
+                if clash:
+                    _log_conflict(event, clash)
+                return True
             _time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
         raise DialogConflict(f"dialog {dialog_id}: row kept changing over {_MAX_ATTEMPTS} attempts")
+
+
+def _log_conflict(event: DialogportenEvent, clash: dict[str, tuple[str, str]]) -> None:
+    logs.log_event(
+        STATE_LOG,
+        logs.Outcome.CONFLICT,
+        logging.WARNING,
+        event_id=event.id,
+        event_type=event.type,
+        dialog_id=event.dialog_id,
+        source=event.source,
+        kept={name: kept for name, (kept, _) in clash.items()},
+        ignored={name: theirs for name, (_, theirs) in clash.items()},
+        reason="party and serviceResource never change for a dialog; the first applied is kept",
+    )

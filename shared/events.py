@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from shared import rfc3339
 from shared.catalog import CATALOG, EventType, Family
+from shared.errors import PermanentError
 
 __all__ = [
     "ActivityData",
@@ -52,7 +53,7 @@ __all__ = [
 RESOURCE_PREFIX: Final = "urn:altinn:resource:"
 
 
-class EventError(ValueError):
+class EventError(PermanentError, ValueError):
     """An event that can never be turned into its model (wrong shape, bad GUID, missing activityId...)."""
 
 

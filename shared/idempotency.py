@@ -1,4 +1,4 @@
-"""Idempotency store: each event id is handled once, even though it is delivered at least once.
+"""Idempotency store: each event (``source`` + ``id``) is handled once, though delivered at least once.
 
 Modelled on the idempotency utility of Powertools for AWS Lambda: a
 persistence layer with a record per key in one of two states,
@@ -22,14 +22,31 @@ Table Storage has no TTL: expired rows stay until something deletes them.
 They are harmless (treated as absent); :meth:`IdempotencyStore.purge_expired`
 removes them for whoever schedules it.
 
-Layout: table :data:`IDEMPOTENCY_TABLE`, ``PartitionKey`` = the event id (or a
-hash of it when it holds characters a key may not), ``RowKey`` = ``""``.
+Identity: a CloudEvent is identified by ``source`` + ``id`` (CloudEvents 1.0:
+"Producers MUST ensure that source + id is unique for each distinct event");
+published Dialogporten examples reuse one ``id`` for different events.
+Processing keys records on :func:`event_key`, a digest of both.
+
+Upgrade from records keyed on ``id`` alone: those records carry the event's
+type and dialog id. :meth:`IdempotencyStore.claim` given ``legacy_key`` treats
+a live legacy record of the same id, type and dialog as this event's own, so a
+duplicate delivered after the upgrade is still acknowledged instead of run
+twice; a legacy record of another type or dialog is another event that shared
+the id, and does not block this one. Legacy records stop mattering once their
+retention (``IDEMPOTENCY_RETENTION_SECONDS``) has passed: the table remembers
+when it was first used keyed on source + id (row :data:`KEYED_SINCE_ROW`), and
+the legacy look-up (one read per event) stops a retention period (plus a day)
+after that.
+
+Layout: table :data:`IDEMPOTENCY_TABLE`, ``PartitionKey`` = the key (itself,
+or a hash of it when it holds characters a key may not), ``RowKey`` = ``""``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import time
 import uuid
@@ -49,6 +66,8 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import UpdateMode
 
+from shared.errors import TransientError
+
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
 
@@ -63,6 +82,7 @@ __all__ = [
     "IdempotencyError",
     "IdempotencyStore",
     "ensure_table",
+    "event_key",
 ]
 
 IDEMPOTENCY_TABLE: Final = "idempotency"
@@ -70,7 +90,7 @@ INPROGRESS: Final = "INPROGRESS"
 COMPLETED: Final = "COMPLETED"
 _ROW: Final = ""
 #: Keys may not hold / \ # ? or control characters and are at most 1 KiB.
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9._:@=+-]{1,200}$")
+_SAFE_KEY = re.compile(r"[A-Za-z0-9._:@=+-]{1,200}")
 
 
 class IdempotencyError(Exception):
@@ -81,7 +101,7 @@ class AlreadyCompleted(IdempotencyError):
     """The event was handled before: acknowledge it, do not run the handlers again."""
 
 
-class AlreadyInProgress(IdempotencyError):
+class AlreadyInProgress(IdempotencyError, TransientError):
     """Another worker holds a live claim on the event: try again later."""
 
     def __init__(self, event_id: str, expires_at: datetime) -> None:
@@ -122,12 +142,31 @@ def ensure_table(tables: TableServiceClient, name: str) -> TableClient:
 def forget_tables() -> None:
     """Forget which tables exist (tests delete them between cases)."""
     _ENSURED.clear()
+    _KEYED_SINCE.clear()
 
 
-def record_key(event_id: str) -> str:
-    if _SAFE_KEY.match(event_id):
-        return event_id
-    return "sha256-" + hashlib.sha256(event_id.encode("utf-8")).hexdigest()
+#: Row that records when this table was first used keyed on source + id (no ``expires_at``:
+#: never purged). Legacy look-ups stop once every record an older version wrote has expired.
+KEYED_SINCE_ROW: Final = "$keyed-on-source-and-id"
+#: Margin for older instances still writing during a deployment's overlap.
+_LEGACY_MARGIN: Final = timedelta(days=1)
+_KEYED_SINCE: Final[weakref.WeakKeyDictionary[Any, dict[str, datetime]]] = weakref.WeakKeyDictionary()
+
+
+def record_key(key: str) -> str:
+    """``key`` as a table key: itself when it is safe as one, else its SHA-256."""
+    if _SAFE_KEY.fullmatch(key):
+        return key
+    return "sha256-" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def event_key(source: str, event_id: str) -> str:
+    """The identity of a CloudEvent, ``source`` + ``id``, as one fixed-length key (a digest of both).
+
+    JSON-encoding the pair keeps it unambiguous: no (source, id) pair encodes like another.
+    """
+    pair = json.dumps([source, event_id], ensure_ascii=True, separators=(",", ":"))
+    return "ce-" + hashlib.sha256(pair.encode("ascii")).hexdigest()
 
 
 def _utc(value: Any) -> datetime:
@@ -162,23 +201,27 @@ class IdempotencyStore:
     def table(self) -> TableClient:
         return ensure_table(self._tables, self._table_name)
 
-    def _entity(self, key: str, event_id: str, status: str, expires_at: datetime, **extra: Any) -> dict[str, Any]:
+    def _entity(self, key: str, event_id: str, status: str, expires_at: datetime, /, **extra: Any) -> dict[str, Any]:
         return {
             "PartitionKey": key,
             "RowKey": _ROW,
-            "event_id": event_id,
+            "idempotency_key": event_id,
             "status": status,
             "expires_at": expires_at,
             **{k: v for k, v in extra.items() if v is not None},
         }
 
-    def claim(self, event_id: str, **info: Any) -> Claim:
-        """Mark ``event_id`` in progress, or raise :class:`AlreadyCompleted` / :class:`AlreadyInProgress`.
+    def claim(self, event_id: str, /, *, legacy_key: str | None = None, **info: Any) -> Claim:
+        """Mark ``event_id`` (the key) in progress; or raise :class:`AlreadyCompleted` / :class:`AlreadyInProgress`.
 
-        ``info`` (e.g. ``event_type``, ``dialog_id``) is stored on the record for operators.
+        ``info`` (e.g. ``event_type``, ``dialog_id``, ``source``) is stored on the record for
+        operators. ``legacy_key`` names the record an older version wrote for the same event
+        (keyed on its ``id`` alone): see the module's docstring.
         """
         key = record_key(event_id)
         table = self.table
+        if legacy_key is not None:
+            self._check_legacy(legacy_key, info)
         # Our mark on the record. When a write lands but its response is lost (a timeout), the
         # next look meets our own record: the owner tells it is ours, so the event runs now
         # instead of waiting out its own claim as a duplicate of itself.
@@ -218,6 +261,38 @@ class IdempotencyStore:
                 continue
             return Claim(event_id, key, _etag(meta), expires, taken_over=True, owner=owner)
         raise AlreadyInProgress(event_id, self._clock() + self.claim_timeout)
+
+    def keyed_since(self) -> datetime:
+        """When this table was first used keyed on source + id (recorded on first call; cached)."""
+        cached = _KEYED_SINCE.setdefault(self._tables, {})
+        since = cached.get(self._table_name)
+        if since is None:
+            table = self.table
+            with contextlib.suppress(ResourceExistsError):
+                table.create_entity({"PartitionKey": KEYED_SINCE_ROW, "RowKey": _ROW, "since": self._clock()})
+            since = _utc(table.get_entity(KEYED_SINCE_ROW, _ROW)["since"])
+            cached[self._table_name] = since
+        return since
+
+    def _check_legacy(self, legacy_key: str, info: dict[str, Any]) -> None:
+        """Raise as :meth:`claim` would when a live record of the old keying is this very event's.
+
+        Only while such records can still be live: for the retention period (plus a margin)
+        after the table was first used keyed on source + id. Then it costs nothing.
+        """
+        if self._clock() > self.keyed_since() + self.retention + self.claim_timeout + _LEGACY_MARGIN:
+            return
+        try:
+            existing = self.table.get_entity(record_key(legacy_key), _ROW)
+        except ResourceNotFoundError:
+            return
+        same_event = all(existing.get(k) == info.get(k) for k in ("event_type", "dialog_id"))
+        expires = _utc(existing.get("expires_at"))
+        if not same_event or expires <= self._clock():
+            return
+        if existing.get("status") == COMPLETED:
+            raise AlreadyCompleted(f"event {legacy_key} was already handled (record from before source + id)")
+        raise AlreadyInProgress(legacy_key, expires)
 
     def complete(self, claim: Claim, attempts: int = 4) -> None:
         """Turn our claim into a completed record kept for the retention period.

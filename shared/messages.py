@@ -10,9 +10,13 @@ a CloudEvent attribute: attribute names are lowercase a-z and 0-9 only.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
+
+from shared.catalog import CATALOG, UNROUTED_QUEUE
+from shared.errors import PermanentError
 
 #: Azure Storage queue messages are at most 64 KiB; base64 (as the queue trigger
 #: expects) turns every 3 bytes into 4, so 48 KiB of UTF-8 is the most a message holds.
@@ -24,7 +28,16 @@ CLAIM_CHECK_KEY: Final = "$claimcheck"
 _SUMMARY_ATTRIBUTES: Final = ("specversion", "id", "type", "source", "time", "subject", "resource", "resourceinstance")
 
 
-class MessageError(ValueError):
+#: The only blob names a claim check may hold: exactly what :func:`claim_check_blob_name`
+#: writes, ``<queue>/<uuid4>.json`` for a queue of the app. Nothing else is ever read, so a
+#: forged message cannot make the app read another container or walk out of this one.
+_CLAIM_CHECK_BLOB: Final = re.compile(
+    r"(?P<queue>[a-z0-9-]{3,63})/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.json"
+)
+_CLAIM_CHECK_QUEUES: Final = frozenset([row.queue for row in CATALOG] + [UNROUTED_QUEUE])
+
+
+class MessageError(PermanentError, ValueError):
     """A queue message that can never be processed (not JSON, not an object, broken claim check)."""
 
 
@@ -75,15 +88,29 @@ def resolve_claim_check(obj: dict[str, Any], fetch_blob: Callable[[str, str], by
     reference = obj.get(CLAIM_CHECK_KEY)
     if reference is None:
         return obj
-    if not isinstance(reference, dict) or not isinstance(reference.get("blob"), str):
-        raise MessageError(f"malformed claim check: {reference!r}")
-    container = reference.get("container", CLAIM_CHECK_CONTAINER)
-    if not isinstance(container, str):
-        raise MessageError(f"malformed claim check container: {container!r}")
-    stored = decode_message(fetch_blob(container, reference["blob"]))
+    stored = decode_message(fetch_blob(CLAIM_CHECK_CONTAINER, claim_check_blob(reference)))
     if CLAIM_CHECK_KEY in stored:
         raise MessageError("claim check blob holds another claim check")
     return stored
+
+
+def claim_check_blob(reference: Any) -> str:
+    """The blob a claim check names, if it is one the outbox could have written; else :class:`MessageError`.
+
+    The container is fixed in code: a reference naming another one is refused, not followed.
+    """
+    if not isinstance(reference, dict):
+        raise MessageError(f"malformed claim check: a JSON {type(reference).__name__}, not an object")
+    container = reference.get("container", CLAIM_CHECK_CONTAINER)
+    if container != CLAIM_CHECK_CONTAINER:
+        raise MessageError(f"claim check names container {container!r}; only {CLAIM_CHECK_CONTAINER!r} is read")
+    blob = reference.get("blob")
+    if not isinstance(blob, str):
+        raise MessageError("malformed claim check: no blob name")
+    match = _CLAIM_CHECK_BLOB.fullmatch(blob)
+    if match is None or match["queue"] not in _CLAIM_CHECK_QUEUES:
+        raise MessageError(f"claim check blob name {blob[:200]!r} is not one the outbox writes (<queue>/<uuid>.json)")
+    return blob
 
 
 def summary(obj: Mapping[str, Any]) -> dict[str, Any]:

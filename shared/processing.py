@@ -2,29 +2,39 @@
 
 ``process_message(body, queue=..., dequeue_count=...)``:
 
-1. decode the message (a claim check is resolved from its blob; the blob is
-   kept, since the queue may deliver the same message again, and the storage
-   account's lifecycle rule deletes it after ``claimCheckRetentionDays``);
+1. decode the message (a claim check is resolved from its blob in the fixed
+   claim-check container; only blob names the outbox writes are read; the
+   blob is kept, since the queue may deliver the same message again, and the
+   storage account's lifecycle rule deletes it after ``claimCheckRetentionDays``);
 2. turn it into the typed event of the queue's type (:mod:`shared.events`);
-3. claim the event id in the idempotency store (:mod:`shared.idempotency`);
-4. run the registered handlers (:mod:`shared.handlers`), then mark the event completed.
+3. claim the event's identity, ``source`` + ``id``, in the idempotency store
+   (:mod:`shared.idempotency`);
+4. run the registered handlers (:mod:`shared.handlers`) with a
+   :class:`~shared.handlers.registry.HandlerContext` holding this call's
+   storage clients, then mark the event completed.
 
-Outcomes, one structured log line each (``dialogporten.process {...}``):
+What happens on an error is decided by its branch in :mod:`shared.errors`:
+a :class:`~shared.errors.PermanentError` poisons at once, anything else is
+retried, and the last attempt poisons too. Outcomes, one structured log line
+each (``dialogporten.process {"outcome":...}``, :class:`~shared.logs.Outcome`):
 
 * ``handled``   - the handlers ran and succeeded.
-* ``duplicate`` - the event id was completed before: acknowledged, handlers not run.
-* ``retry``     - a handler raised: the claim is released and the exception
-  re-raised, so the host retries after ``visibilityTimeout``. Also: the event
-  is in progress elsewhere; then the untouched message is put back on the
-  queue, invisible until about when that claim expires (at most one
+* ``duplicate`` - the event was completed before: acknowledged, handlers not run.
+* ``retry``     - a handler (or storage) raised: the claim is released and the
+  exception re-raised, so the host retries after ``visibilityTimeout``. Also:
+  the event is in progress elsewhere; then the untouched message is put back
+  on the queue, invisible until about when that claim expires (at most one
   ``visibilityTimeout``), instead of raising: a live duplicate should not burn
   the message's dequeue count, or a worker that died holding a claim would
   push its event into the poison queue before the claim expires.
 * ``poisoned``  - the message can never succeed (not JSON, not its type's
-  model, a claim check whose blob is gone): the untouched body is written to
-  ``<queue>-poison`` at once and the message completes. Also logged on the
-  last attempt (``dequeue_count >= maxDequeueCount``) before re-raising: the
-  host then moves the message to the poison queue itself.
+  model, a claim check that is gone or not one the app wrote, a handler's
+  :class:`~shared.errors.CannotSucceed`), or this was the last attempt
+  (``dequeue_count >= maxDequeueCount``): the untouched body is written to
+  ``<queue>-poison`` with no expiry and the message completes. The app owns the
+  last attempt so that the host's own poison move, whose copy expires after
+  7 days, is only left for a timeout or a crash (swept by
+  :mod:`shared.functions.housekeeping`).
 """
 
 from __future__ import annotations
@@ -43,9 +53,12 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import BinaryBase64EncodePolicy
 
 from shared import handlers, logs
-from shared.catalog import BY_QUEUE, UNROUTED_QUEUE, poison_queue_for
-from shared.events import DialogportenEvent, EventError, UnknownEvent, parse_event, parse_unknown
-from shared.idempotency import AlreadyCompleted, AlreadyInProgress, ClaimLost, IdempotencyStore
+from shared.catalog import BY_QUEUE, poison_queue_for
+from shared.errors import PermanentError
+from shared.events import DialogportenEvent, EventError, parse_event
+from shared.handlers.registry import HandlerContext
+from shared.idempotency import AlreadyCompleted, AlreadyInProgress, ClaimLost, IdempotencyStore, event_key
+from shared.logs import Outcome
 from shared.messages import MessageError, decode_message, resolve_claim_check, summary
 from shared.settings import Settings
 from shared.storage import NEVER_EXPIRE, StorageClients, send_creating_queue
@@ -60,10 +73,10 @@ __all__ = [
     "process_message",
 ]
 
-HANDLED: Final = "handled"
-DUPLICATE: Final = "duplicate"
-RETRY: Final = "retry"
-POISONED: Final = "poisoned"
+HANDLED: Final = Outcome.HANDLED
+DUPLICATE: Final = Outcome.DUPLICATE
+RETRY: Final = Outcome.RETRY
+POISONED: Final = Outcome.POISONED
 
 HOST_JSON: Final = Path(__file__).resolve().parent.parent / "host.json"
 
@@ -126,9 +139,7 @@ def _to_poison(clients: StorageClients, queue: str, body: str | bytes) -> None:
     send_creating_queue(clients.queue(poison), body, time_to_live=NEVER_EXPIRE)
 
 
-def _typed(queue: str, obj: dict[str, Any]) -> DialogportenEvent | UnknownEvent:
-    if queue == UNROUTED_QUEUE:
-        return parse_unknown(obj)
+def _typed(queue: str, obj: dict[str, Any]) -> DialogportenEvent:
     row = BY_QUEUE.get(queue)
     if row is None:
         raise EventError(f"queue {queue!r} is not in the catalog")
@@ -144,48 +155,57 @@ def process_message(
     cfg: Settings,
     message_id: str | None = None,
     queue_settings: QueueSettings | None = None,
-) -> str:
-    """Process one queue message; returns the outcome, or raises to have the host retry it."""
+) -> Outcome:
+    """Process one queue message; returns the outcome, or raises to have the host retry it.
+
+    On the last attempt it never raises: the message is poisoned (never-expiring copy) instead.
+    """
     started = time.monotonic()
     qs = queue_settings or host_queue_settings()
     fields: dict[str, Any] = {"queue": queue, "dequeue_count": dequeue_count, "message_id": message_id}
 
-    def log(outcome: str, level: int = logging.INFO, **extra: Any) -> None:
+    def log(outcome: Outcome, level: int = logging.INFO, **extra: Any) -> None:
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         logs.log_event(logs.PROCESS, outcome, level, **fields, duration_ms=duration_ms, **extra)
 
+    ctx = HandlerContext(clients, cfg, queue, dequeue_count, message_id)
     try:
-        return _process(body, queue=queue, fields=fields, clients=clients, cfg=cfg, qs=qs, log=log)
+        return _process(body, ctx=ctx, fields=fields, qs=qs, log=log)
     except Exception as exc:
         # Every failure is logged here, once: a handler's exception or storage trouble alike.
-        reason = f"{type(exc).__name__}: {exc}"
-        if dequeue_count >= qs.max_dequeue_count:
-            reason += f"; attempt {dequeue_count} of {qs.max_dequeue_count}, the host moves it to the poison queue"
-            log(POISONED, logging.ERROR, reason=reason, poison_queue=poison_queue_for(queue))
-        else:
+        reason = _reason(exc)
+        last = dequeue_count >= qs.max_dequeue_count
+        if not (last or isinstance(exc, PermanentError)):
             log(RETRY, logging.WARNING, reason=reason)
-        raise
+            raise
+        if last and not isinstance(exc, PermanentError):
+            reason += f"; attempt {dequeue_count} of {qs.max_dequeue_count}, the last"
+        try:
+            _to_poison(clients, queue, body)
+        except Exception as poison_exc:
+            # The poison queue is unreachable too: raise, so the host retries or moves the message itself.
+            log(RETRY, logging.ERROR, reason=f"{reason}; could not write to the poison queue: {poison_exc!r}")
+            raise exc from poison_exc
+        log(POISONED, logging.ERROR, reason=reason, poison_queue=poison_queue_for(queue))
+        return POISONED
 
 
 def _process(
     body: str | bytes,
     *,
-    queue: str,
+    ctx: HandlerContext,
     fields: dict[str, Any],
-    clients: StorageClients,
-    cfg: Settings,
     qs: QueueSettings,
     log: Callable[..., None],
-) -> str:
+) -> Outcome:
+    clients, queue, cfg = ctx.clients, ctx.queue, ctx.settings
     try:
         envelope = decode_message(body)
         fields.update(summary(envelope))
         obj = resolve_claim_check(envelope, _fetch_blob(clients))
         event = _typed(queue, obj)
     except (MessageError, EventError) as exc:
-        _to_poison(clients, queue, body)
-        log(POISONED, logging.ERROR, reason=f"can never succeed: {exc}", poison_queue=poison_queue_for(queue))
-        return POISONED
+        raise _CannotDecode(f"can never succeed: {exc}") from exc
 
     store = IdempotencyStore(
         clients.tables,
@@ -193,7 +213,14 @@ def _process(
         retention_seconds=cfg.idempotency_retention_seconds,
     )
     try:
-        claim = store.claim(event.id, event_type=event.type, dialog_id=event.dialog_id)
+        claim = store.claim(
+            event_key(event.source, event.id),
+            legacy_key=event.id,
+            event_id=event.id,
+            source=event.source,
+            event_type=event.type,
+            dialog_id=event.dialog_id,
+        )
     except AlreadyCompleted:
         log(DUPLICATE)
         return DUPLICATE
@@ -207,12 +234,14 @@ def _process(
 
     try:
         for handler in handlers.handlers_for(type(event)):
-            handler(event)
+            handlers.invoke(handler, event, ctx)
     except Exception:
         try:
-            store.release(claim)  # so that the retry runs at once instead of waiting for the claim to expire
+            store.release(claim)  # so that the retry (or a replay from poison) runs at once
         except Exception:  # the claim then expires on its own; the handler's error is the one that matters
-            logging.getLogger(logs.LOGGER_NAME).warning("could not release claim on %s", event.id, exc_info=True)
+            logging.getLogger(logs.LOGGER_NAME).warning(
+                "could not release claim on %s", logs.bound_text(event.id), exc_info=True
+            )
         raise
 
     extra: dict[str, Any] = {}
@@ -224,3 +253,15 @@ def _process(
         extra["warning"] = str(exc)
     log(HANDLED, logging.WARNING if "warning" in extra else logging.INFO, **extra)
     return HANDLED
+
+
+class _CannotDecode(PermanentError):
+    """The message is not an event of its queue's type (its reason says why)."""
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, _CannotDecode):
+        return str(exc)
+    if isinstance(exc, PermanentError):
+        return f"can never succeed: {type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exc}"

@@ -8,9 +8,13 @@ import uuid
 import azure.functions as func
 
 from shared import storage
+from shared.logs import bound_text
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem, bad_request, storage_unavailable
 
 bp = func.Blueprint()
+
+#: A GUID is 36 characters; more than this of a wrong id is never worth echoing.
+MAX_ECHO = 100
 
 
 def _problem(problem: Problem, instance: str) -> func.HttpResponse:
@@ -26,11 +30,13 @@ def _problem(problem: Problem, instance: str) -> func.HttpResponse:
 @bp.route(route="dialogs/{dialogId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_dialog(req: func.HttpRequest) -> func.HttpResponse:
     raw = req.route_params.get("dialogId", "")
-    instance = f"/api/dialogs/{raw}"
+    # The id is the caller's: echoed bounded, so that a huge one does not come back whole.
+    shown = bound_text(raw, MAX_ECHO)
+    instance = f"/api/dialogs/{shown}"
     try:
         dialog_id = str(uuid.UUID(raw))
     except ValueError:
-        return _problem(bad_request("invalid-dialog-id", f"{raw!r} is not a dialog id (a GUID)"), instance)
+        return _problem(bad_request("invalid-dialog-id", f"{shown!r} is not a dialog id (a GUID)"), instance)
     from azure.core.exceptions import AzureError
 
     from shared.dialogs import DialogStore  # on first use: the table SDK is not needed to index the app

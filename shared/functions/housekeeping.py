@@ -1,9 +1,14 @@
-"""Timer adapter: once a day, delete idempotency records whose retention has passed.
+"""Timer adapters: the retention work nothing else does.
 
-Without it the ``idempotency`` table grows by one row per event forever. A
-record is only deleted after ``IDEMPOTENCY_RETENTION_SECONDS`` (7 days), well
-past Altinn's 1.5-day retry window, so no duplicate it guards against can
-still arrive.
+* ``purge_idempotency`` (daily): delete idempotency records whose retention has
+  passed. Without it the ``idempotency`` table grows by one row per event
+  forever. A record is only deleted after ``IDEMPOTENCY_RETENTION_SECONDS``
+  (7 days), well past Altinn's 1.5-day retry window, so no duplicate it guards
+  against can still arrive.
+* ``sweep_poison`` (hourly): replace the copies the Functions host moved to a
+  ``-poison`` queue itself (a timeout or a crash on the last attempt; they
+  expire after 7 days) by never-expiring copies of the same bytes
+  (:mod:`shared.sweep`).
 """
 
 from __future__ import annotations
@@ -14,13 +19,17 @@ from typing import Final
 import azure.functions as func
 
 from shared import logs, settings, storage
+from shared.catalog import CATALOG
 
 bp = func.Blueprint()
 
 #: 03:17 UTC every day (NCRONTAB with seconds): a quiet hour, off the round minute.
 SCHEDULE: Final = "0 17 3 * * *"
-#: Below host.json's functionTimeout (5 min): what is left is purged the next day.
+#: Every hour at minute 41: far inside the 7 days a host-moved copy lives.
+SWEEP_SCHEDULE: Final = "0 41 * * * *"
+#: Below host.json's functionTimeout (5 min): what is left is done by the next run.
 MAX_SECONDS: Final = 240
+HOUSEKEEPING: Final = "dialogporten.housekeeping"
 
 
 def purge() -> int:
@@ -33,11 +42,40 @@ def purge() -> int:
         retention_seconds=cfg.idempotency_retention_seconds,
     )
     removed = store.purge_expired(max_seconds=MAX_SECONDS)
-    logging.getLogger(logs.LOGGER_NAME).info('dialogporten.housekeeping {"purged_idempotency_records":%d}', removed)
+    logs.log_event(HOUSEKEEPING, logs.Outcome.PURGED, logging.INFO, purged_idempotency_records=removed)
     return removed
+
+
+def sweep() -> int:
+    """Renew every host-moved poison copy; returns how many were renewed."""
+    from shared.sweep import describe, sweep_poison_queues  # on first use: indexing needs no queue SDK
+
+    queues = [row.poison_queue for row in CATALOG]
+    result = sweep_poison_queues(storage.current().queues, queues, max_seconds=MAX_SECONDS)
+    for queue, raw in result.renewed:
+        # The app could not log these itself (the last attempt never returned): this is their poisoned line.
+        logs.log_event(
+            logs.PROCESS,
+            logs.Outcome.POISONED,
+            logging.ERROR,
+            **describe(raw),
+            poison_queue=queue,
+            reason="moved by the host (a timeout or crash on the last attempt); now kept with no expiry",
+        )
+    logs.log_event(
+        HOUSEKEEPING, logs.Outcome.SWEPT, logging.INFO, renewed=len(result.renewed), kept=result.kept,
+        complete=result.complete,
+    )  # fmt: skip
+    return len(result.renewed)
 
 
 @bp.function_name("purge_idempotency")
 @bp.timer_trigger(arg_name="timer", schedule=SCHEDULE, run_on_startup=False, use_monitor=True)
 def purge_idempotency(timer: func.TimerRequest) -> None:
     purge()
+
+
+@bp.function_name("sweep_poison")
+@bp.timer_trigger(arg_name="timer", schedule=SWEEP_SCHEDULE, run_on_startup=False, use_monitor=True)
+def sweep_poison(timer: func.TimerRequest) -> None:
+    sweep()

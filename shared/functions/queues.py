@@ -1,24 +1,26 @@
-"""Queue adapters: one queue-triggered function per catalog type, plus one for ``dialogporten-unrouted``.
+"""Queue adapters: one queue-triggered function per catalog type.
 
 Generated from :data:`shared.catalog.CATALOG`: adding a row adds its function.
 Each function only adapts ``func.QueueMessage`` to :func:`shared.processing.process_message`;
 the business logic lives in :mod:`shared.handlers`.
+
+``dialogporten-unrouted`` deliberately has no trigger: an event of a type the
+catalog does not know is *parked* there, untouched and never expiring, until an
+operator re-routes it (``python -m devtools.parked reroute``) or discards it.
+Nothing consumes it, so nothing can lose it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
 
 import azure.functions as func
 
 from shared import settings, storage
-from shared.catalog import CATALOG, UNROUTED_QUEUE
+from shared.catalog import CATALOG
 from shared.settings import STORAGE_CONNECTION
 
 bp = func.Blueprint()
-
-UNROUTED_FUNCTION: Final = "on_unrouted"
 
 
 def _adapter(queue: str, name: str) -> Callable[[func.QueueMessage], None]:
@@ -48,4 +50,3 @@ def _register(queue: str, name: str) -> None:
 
 for _row in CATALOG:
     _register(_row.queue, _row.function_name)
-_register(UNROUTED_QUEUE, UNROUTED_FUNCTION)

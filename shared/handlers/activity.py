@@ -10,17 +10,18 @@ YOUR CODE GOES HERE, e.g.::
     def on_money_or_form(event: ActivityEvent) -> None:
         ...
 
-Raise to have the event retried.
+Raise to have the event retried; raise ``CannotSucceed(reason)`` (``shared.errors``)
+to poison it now. A handler may take a second argument, the ``HandlerContext``.
 """
 
 from __future__ import annotations
 
 from shared.events import ActivityEvent
-from shared.handlers.registry import handles
+from shared.handlers.registry import HandlerContext, handles
 from shared.handlers.state import record_dialog_state
 
 
 @handles(ActivityEvent)
-def keep_dialog_state(event: ActivityEvent) -> None:
+def keep_dialog_state(event: ActivityEvent, ctx: HandlerContext) -> None:
     """Default: record the activity (last activity, count) on the dialog's row."""
-    record_dialog_state(event)
+    record_dialog_state(event, ctx)

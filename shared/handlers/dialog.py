@@ -7,19 +7,22 @@ YOUR CODE GOES HERE. Add a typed function per event type, e.g.::
         ...  # event.dialog_id, event.party, event.service_resource, event.data.process
 
 Raise to have the event retried (after 5 failed attempts it lands in the
-type's ``-poison`` queue). Each event id reaches your handler once in normal
-operation; make outside effects idempotent anyway (keyed on ``event.id``)
-for the rare claim that expires while a handler still runs.
+type's ``-poison`` queue); raise ``CannotSucceed(reason)`` (``shared.errors``)
+to poison it now. A handler may take a second argument, the
+``HandlerContext`` (the storage clients and settings of the invocation).
+Each event (``source`` + ``id``) reaches your handler once in normal
+operation; make outside effects idempotent anyway (keyed on ``event.source``
+and ``event.id``) for the rare claim that expires while a handler still runs.
 """
 
 from __future__ import annotations
 
 from shared.events import DialogEvent
-from shared.handlers.registry import handles
+from shared.handlers.registry import HandlerContext, handles
 from shared.handlers.state import record_dialog_state
 
 
 @handles(DialogEvent)
-def keep_dialog_state(event: DialogEvent) -> None:
+def keep_dialog_state(event: DialogEvent, ctx: HandlerContext) -> None:
     """Default: keep the dialog's row in the ``dialogs`` table up to date."""
-    record_dialog_state(event)
+    record_dialog_state(event, ctx)

@@ -1,25 +1,69 @@
-"""The handler registry: which typed functions run for which event model.
+"""The handler registry: which typed functions run for which event model, and what they are given.
 
 ``@handles(Model, ...)`` registers a function for those models and for every
 subclass of them, so ``@handles(ActivityEvent)`` runs for all activity types
 and ``@handles(DialogCreated)`` for one. Several handlers may run for one
 event: they run in registration order, the defaults (in this package's
-family modules) first. A handler that raises means "retry this event".
+family modules) first.
+
+A handler takes the event, and optionally a second argument, the
+:class:`HandlerContext`: the storage clients and settings the queue function
+was given, so that a handler never reaches for process-wide clients that may
+point elsewhere::
+
+    @handles(DialogCreated)
+    def on_created(event: DialogCreated, ctx: HandlerContext) -> None:
+        ctx.clients.tables.get_table_client("cases")...
+
+Raise :class:`shared.errors.CannotSucceed` to poison the event now (with a
+reason); raise anything else to have it retried.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final, TypeVar
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["Handler", "handlers_for", "handles", "registered", "unregister"]
+if TYPE_CHECKING:
+    from shared.settings import Settings
+    from shared.storage import StorageClients
 
-Handler = Callable[[Any], None]
+__all__ = ["Handler", "HandlerContext", "discover", "handlers_for", "handles", "invoke", "registered", "unregister"]
+
+Handler = Callable[..., None]
 F = TypeVar("F", bound=Callable[..., None])
 
 _REGISTRY: Final[list[tuple[type[BaseModel], Handler]]] = []
+_WANTS_CONTEXT: Final[dict[Handler, bool]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerContext:
+    """What processing gives a handler besides the event."""
+
+    clients: StorageClients
+    """The storage clients of this invocation (the queue function's account)."""
+    settings: Settings
+    queue: str
+    """The queue the message came from."""
+    dequeue_count: int
+    """Which attempt this is (1 = first); the last is host.json's ``maxDequeueCount``."""
+    message_id: str | None = None
+
+
+def _wants_context(fn: Handler) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: the event only
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
 def handles(*models: type[BaseModel]) -> Callable[[F], F]:
@@ -31,6 +75,7 @@ def handles(*models: type[BaseModel]) -> Callable[[F], F]:
             raise TypeError(f"@handles takes event model classes, got {model!r}")
 
     def register(fn: F) -> F:
+        _WANTS_CONTEXT[fn] = _wants_context(fn)
         for model in models:
             if (model, fn) not in _REGISTRY:
                 _REGISTRY.append((model, fn))
@@ -48,6 +93,14 @@ def handlers_for(model: type[BaseModel]) -> list[Handler]:
     return seen
 
 
+def invoke(fn: Handler, event: Any, ctx: HandlerContext) -> None:
+    """Call ``fn`` with the event, and the context if it takes a second argument."""
+    if _WANTS_CONTEXT.get(fn, False):
+        fn(event, ctx)
+    else:
+        fn(event)
+
+
 def registered() -> list[tuple[type[BaseModel], Handler]]:
     return list(_REGISTRY)
 
@@ -55,3 +108,18 @@ def registered() -> list[tuple[type[BaseModel], Handler]]:
 def unregister(fn: Handler) -> None:
     """Remove a handler from every model it was registered for."""
     _REGISTRY[:] = [(model, registered_fn) for model, registered_fn in _REGISTRY if registered_fn is not fn]
+    _WANTS_CONTEXT.pop(fn, None)
+
+
+def discover(package: str, path: Iterable[str], skip: Iterable[str] = ()) -> list[str]:
+    """Import every module of ``package`` (found on ``path``) but ``skip``; returns their names in order.
+
+    A module dropped into the package registers its handlers without being named
+    anywhere. A module that fails to import fails the import of the package: loudly,
+    at startup, instead of its handlers silently never running.
+    """
+    skipped = set(skip)
+    names = sorted(m.name for m in pkgutil.iter_modules(list(path)) if m.name not in skipped)
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names

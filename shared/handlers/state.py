@@ -1,15 +1,15 @@
-"""The glue between the default handlers and the dialogs table (process-wide storage clients)."""
+"""The glue between the default handlers and the dialogs table, on the clients processing was given."""
 
 from __future__ import annotations
 
-from shared import storage
 from shared.dialogs import DialogStore
 from shared.events import DialogportenEvent
+from shared.handlers.registry import HandlerContext
 
 
-def dialog_store() -> DialogStore:
-    return DialogStore(storage.current().tables)
+def dialog_store(ctx: HandlerContext) -> DialogStore:
+    return DialogStore(ctx.clients.tables)
 
 
-def record_dialog_state(event: DialogportenEvent) -> None:
-    dialog_store().record(event)
+def record_dialog_state(event: DialogportenEvent, ctx: HandlerContext) -> None:
+    dialog_store(ctx).record(event)

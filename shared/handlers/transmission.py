@@ -6,17 +6,18 @@ YOUR CODE GOES HERE, e.g.::
     def on_transmission(event: TransmissionCreated) -> None:
         ...  # event.transmission_id, event.data.sender_type ("ServiceOwner" / "PartyRepresentative")
 
-Raise to have the event retried.
+Raise to have the event retried; raise ``CannotSucceed(reason)`` (``shared.errors``)
+to poison it now. A handler may take a second argument, the ``HandlerContext``.
 """
 
 from __future__ import annotations
 
 from shared.events import TransmissionEvent
-from shared.handlers.registry import handles
+from shared.handlers.registry import HandlerContext, handles
 from shared.handlers.state import record_dialog_state
 
 
 @handles(TransmissionEvent)
-def keep_dialog_state(event: TransmissionEvent) -> None:
+def keep_dialog_state(event: TransmissionEvent, ctx: HandlerContext) -> None:
     """Default: count the transmission on the dialog's row."""
-    record_dialog_state(event)
+    record_dialog_state(event, ctx)

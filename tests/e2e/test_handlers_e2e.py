@@ -17,7 +17,7 @@ from azure.core.exceptions import ResourceExistsError
 from devtools.samples import sample_event
 from shared.catalog import BY_TYPE, CATALOG
 from shared.dialogs import DialogStore
-from shared.idempotency import INPROGRESS, IdempotencyStore
+from shared.idempotency import INPROGRESS, IdempotencyStore, event_key
 from shared.storage import StorageClients
 from tests.e2e.harness import CLAIM_TIMEOUT, Runner, get_dialog, post, recorded, wait_for
 
@@ -105,6 +105,10 @@ def test_a_handler_that_keeps_failing_ends_in_poison_after_five_dequeues_intact(
     [message] = wait_for("the poison queue", in_poison, runner, timeout=60)
     assert json.loads(message.content) == event  # untouched
     assert message.dequeue_count is not None
+    # The app wrote this copy on the last attempt (the host's own move would expire in 7 days).
+    assert message.expires_on is not None
+    assert message.expires_on.year == 9999
+    assert "Message has reached MaxDequeueCount" not in runner.output()
     lines = [x for x in runner.process_lines() if x.get("event_id") == event["id"]]
     assert [x["outcome"] for x in lines] == ["retry"] * 4 + ["poisoned"]
     assert [x["dequeue_count"] for x in lines] == [1, 2, 3, 4, 5]
@@ -145,7 +149,7 @@ def test_an_event_whose_worker_was_killed_holding_the_claim_is_processed_after_t
     assert post(doomed, event) == 200
     store = IdempotencyStore(clients.tables, claim_timeout_seconds=CLAIM_TIMEOUT, retention_seconds=60)
     wait_for("the handler to hang holding the claim", (workdir / "record.jsonl.hanging").exists, doomed)
-    status = store.status(event["id"])
+    status = store.status(event_key(event["source"], event["id"]))
     assert status is not None
     assert status[0] == INPROGRESS
     claimed_until = status[1]

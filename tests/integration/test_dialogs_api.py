@@ -100,3 +100,11 @@ def test_an_id_that_is_not_a_guid_answers_400_problem_json(bad: str) -> None:
     assert (problem["status"], problem["title"]) == (400, "Bad request")
     assert set(problem) >= {"type", "title", "status", "detail"}
     assert bad in problem["detail"]
+
+
+def test_a_40000_character_id_is_refused_without_being_echoed_whole() -> None:
+    response = get("x" * 40_000)
+    assert response.status_code == 400
+    problem = body(response)
+    assert len(response.get_body()) < 1_000
+    assert problem["detail"].startswith("'" + "x" * 100 + "...[+39900 chars]'")

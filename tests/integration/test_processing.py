@@ -21,11 +21,11 @@ from azure.functions.queue import QueueMessage
 
 from devtools.samples import sample_event
 from shared import settings
-from shared.catalog import BY_QUEUE, BY_TYPE, CATALOG, UNROUTED_QUEUE
+from shared.catalog import BY_QUEUE, BY_TYPE, CATALOG
 from shared.dialogs import DialogStore
 from shared.events import ActivityEvent, DialogportenEvent, parse_event
 from shared.handlers import registry
-from shared.idempotency import IdempotencyStore
+from shared.idempotency import IdempotencyStore, event_key
 from shared.messages import CLAIM_CHECK_CONTAINER, claim_check_message, serialize_event
 from shared.storage import StorageClients
 from tests.conftest import app_functions
@@ -48,7 +48,7 @@ def fixture_for(event_type: str) -> dict[str, Any]:
 
 def deliver(queue: str, body: str | bytes, dequeue_count: int = 1) -> None:
     """Call the function bound to ``queue`` as the host would."""
-    name = "on_unrouted" if queue == UNROUTED_QUEUE else BY_QUEUE[queue].function_name
+    name = BY_QUEUE[queue].function_name
     raw = body.encode("utf-8") if isinstance(body, str) else body
     message = QueueMessage(id=str(uuid.uuid4()), body=raw, dequeue_count=dequeue_count)  # type: ignore[no-untyped-call]
     FUNCTIONS[name](message)
@@ -206,20 +206,29 @@ def test_the_same_event_three_times_at_once_has_one_effect(
     assert [line["outcome"] for line in process_logs()].count("duplicate") == 2
 
 
-def test_a_failing_handler_is_retried_releasing_its_claim_and_logs_poisoned_on_the_last_attempt(
+def test_a_failing_handler_is_retried_releasing_its_claim_and_poisoned_by_the_app_on_the_last_attempt(
     env: StorageClients, recorder: Recorder, process_logs: Callable[[], list[dict[str, Any]]]
 ) -> None:
     obj = fixture_for("dialogporten.dialog.updated.v1")
     recorder.fail = RuntimeError("case system down")
-    for attempt in range(1, 6):
+    store = IdempotencyStore(env.tables, claim_timeout_seconds=60, retention_seconds=60)
+    for attempt in range(1, 5):
         with pytest.raises(RuntimeError, match="case system down"):
             deliver_event(obj, dequeue_count=attempt)
         # released, so the next delivery runs at once rather than waiting for the claim to expire
-        assert IdempotencyStore(env.tables, claim_timeout_seconds=60, retention_seconds=60).status(obj["id"]) is None
+        assert store.status(event_key(obj["source"], obj["id"])) is None
+    assert poison_bodies(env, BY_TYPE[obj["type"]].queue) == []
+    deliver_event(obj, dequeue_count=5)  # the last attempt: the app poisons and completes, the host moves nothing
+    assert store.status(event_key(obj["source"], obj["id"])) is None
+    (copy,) = list(env.queue(BY_TYPE[obj["type"]].queue + "-poison").peek_messages())
+    assert copy.content == serialize_event(obj)
+    assert copy.expires_on is not None
+    assert copy.expires_on.year == 9999  # unlike the host's own move, it never expires
     lines = process_logs()
     assert [line["outcome"] for line in lines] == ["retry"] * 4 + ["poisoned"]
     assert [line["dequeue_count"] for line in lines] == [1, 2, 3, 4, 5]
     assert "RuntimeError: case system down" in lines[-1]["reason"]
+    assert "attempt 5 of 5" in lines[-1]["reason"]
     assert lines[-1]["level"] == "ERROR"
     # The default handler ran on every attempt, yet the dialog row counts the event once.
     row = dialog_row(env, obj["resourceinstance"])
@@ -243,7 +252,6 @@ def _corrupt_bodies() -> list[tuple[str, str, str]]:
         ("activity-without-activityId", queue, serialize_event(no_activity)),
         ("wrong-queue", BY_TYPE["dialogporten.dialog.created.v1"].queue, serialize_event(payment)),
         ("missing-claim-check-blob", queue, claim_check_message(payment, f"{queue}/{uuid.uuid4()}.json", 70000)),
-        ("unrouted-not-a-cloudevent", UNROUTED_QUEUE, '{"hello": "world"}'),
     ]
 
 
@@ -304,7 +312,7 @@ def test_an_event_whose_worker_died_holding_the_claim_runs_once_the_claim_expire
     obj = fixture_for("dialogporten.dialog.deleted.v1")
     queue = BY_TYPE[obj["type"]].queue
     dead = IdempotencyStore(env.tables, claim_timeout_seconds=CLAIM_TIMEOUT, retention_seconds=60)
-    dead.claim(obj["id"])  # a worker claimed it, then its process was killed
+    dead.claim(event_key(obj["source"], obj["id"]))  # a worker claimed it, then its process was killed
     started = time.monotonic()
     deliver(queue, serialize_event(obj))  # the message reappears while the claim is still live
     assert recorder.seen == []
@@ -373,17 +381,161 @@ def test_a_dialogs_events_applied_concurrently_in_any_order_lose_no_update(
     assert row["restoredAt"] == "2026-03-16T11:00:05.5000000Z"
 
 
-def test_an_unrouted_event_is_logged_as_a_warning_and_completed(
+def _forged_claim_checks() -> list[tuple[str, dict[str, Any]]]:
+    queue = BY_TYPE["dialogporten.dialog.created.v1"].queue
+    fresh = f"{queue}/{uuid.uuid4()}.json"
+    return [
+        ("secrets-container", {"container": "azure-webjobs-secrets", "blob": "host.json"}),
+        ("dot-dot-path", {"container": CLAIM_CHECK_CONTAINER, "blob": "../azure-webjobs-secrets/host.json"}),
+        ("dot-dot-no-container", {"blob": "../azure-webjobs-secrets/host.json"}),
+        ("other-container-right-name", {"container": "azure-webjobs-secrets", "blob": fresh}),
+        ("unknown-queue-prefix", {"blob": f"azure-webjobs-secrets/{uuid.uuid4()}.json"}),
+        ("encoded-dot-dot", {"blob": f"{queue}/%2e%2e/{uuid.uuid4()}.json"}),
+        ("trailing-newline", {"blob": fresh + "\n"}),
+        ("uppercase-uuid", {"blob": fresh.upper()}),
+        ("not-an-object", "host.json"),  # type: ignore[list-item]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reference"), [c[1] for c in _forged_claim_checks()], ids=[c[0] for c in _forged_claim_checks()]
+)
+def test_a_claim_check_naming_anything_but_a_blob_the_outbox_writes_is_poisoned_unread(
+    reference: Any, env: StorageClients, recorder: Recorder, process_logs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    # The secret the forged reference points at really exists in the account.
+    secrets = env.blobs.get_container_client("azure-webjobs-secrets")
+    secrets.create_container()
+    secret = serialize_event(fixture_for("dialogporten.dialog.created.v1")).encode("utf-8")
+    secrets.upload_blob("host.json", secret)
+    named = reference.get("blob") if isinstance(reference, dict) else None
+    if isinstance(named, str) and named != "host.json" and reference.get("container") == "azure-webjobs-secrets":
+        secrets.upload_blob(named, secret)  # a well-formed name, in the wrong container: still not read
+    env.blobs.get_container_client(CLAIM_CHECK_CONTAINER).create_container()
+    queue = BY_TYPE["dialogporten.dialog.created.v1"].queue
+    body = json.dumps({"id": "x", "type": "dialogporten.dialog.created.v1", "$claimcheck": reference})
+    deliver(queue, body)
+    assert recorder.seen == []
+    assert poison_bodies(env, queue) == [body]
+    [line] = process_logs()
+    assert line["outcome"] == "poisoned"
+    assert line["reason"].startswith("can never succeed")
+    assert "claim check" in line["reason"]
+
+
+def test_a_handler_can_say_an_event_can_never_succeed(
+    env: StorageClients, process_logs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    from shared.errors import CannotSucceed
+
+    calls: list[str] = []
+
+    def refuse(event: DialogportenEvent) -> None:
+        calls.append(event.id)
+        raise CannotSucceed("case 42 is closed in the case system")
+
+    registry.handles(DialogportenEvent)(refuse)
+    try:
+        obj = fixture_for("dialogporten.dialog.seen.v1")
+        deliver_event(obj, dequeue_count=1)  # no raise: poisoned on the first attempt
+    finally:
+        registry.unregister(refuse)
+    assert calls == [obj["id"]]
+    assert poison_bodies(env, BY_TYPE[obj["type"]].queue) == [serialize_event(obj)]
+    [line] = process_logs()
+    assert line["outcome"] == "poisoned"
+    assert line["reason"] == "can never succeed: CannotSucceed: case 42 is closed in the case system"
+    assert (line["event_id"], line["event_type"]) == (obj["id"], obj["type"])
+    # released: a replay from the poison queue after the fix runs at once
+    store = IdempotencyStore(env.tables, claim_timeout_seconds=60, retention_seconds=60)
+    assert store.status(event_key(obj["source"], obj["id"])) is None
+
+
+def test_a_transient_error_is_retried_not_poisoned(env: StorageClients, recorder: Recorder) -> None:
+    from shared.errors import TransientError
+
+    recorder.fail = TransientError("conflict")
+    obj = fixture_for("dialogporten.dialog.seen.v1")
+    with pytest.raises(TransientError):
+        deliver_event(obj, dequeue_count=1)
+    assert poison_bodies(env, BY_TYPE[obj["type"]].queue) == []
+
+
+def test_a_40000_character_id_gives_a_bounded_poisoned_line(
     env: StorageClients, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("INFO", logger="dialogporten")
-    obj = sample_event("dialogporten.dialog.created.v1") | {"type": "dialogporten.dialog.archived.v1"}
-    deliver(UNROUTED_QUEUE, serialize_event(obj))
-    parked = [r for r in caplog.records if '"outcome":"parked"' in r.getMessage()]
-    assert len(parked) == 1
-    assert parked[0].levelname == "WARNING"
-    assert "dialogporten.dialog.archived.v1" in parked[0].getMessage()
-    assert parked[0].getMessage().startswith("dialogporten.unrouted ")
-    assert any('"outcome":"handled"' in r.getMessage() for r in caplog.records)
-    assert poison_bodies(env, UNROUTED_QUEUE) == []
-    assert recorder.seen == []  # the user's typed handlers are for known types
+    obj = fixture_for("dialogporten.dialog.seen.v1") | {"id": "i" * 40_000, "resourceinstance": "not-a-guid"}
+    deliver_event(obj)
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dialogporten.process ")]
+    assert line.startswith('dialogporten.process {"outcome":"poisoned"')
+    assert len(line) < 32_768 // 2
+    assert json.loads(line.partition(" ")[2])["event_id"].startswith("i" * 500)
+
+
+def test_the_default_handler_uses_the_clients_processing_was_given(
+    env: StorageClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared import storage
+    from shared.processing import process_message
+
+    def no_global() -> StorageClients:
+        raise AssertionError("a handler reached for the process-wide storage clients")
+
+    no_global.cache_clear = lambda: None  # type: ignore[attr-defined]  # the app_env fixture's teardown calls it
+    monkeypatch.setattr(storage, "current", no_global)
+    obj = fixture_for("dialogporten.dialog.created.v1")
+    queue = BY_TYPE[obj["type"]].queue
+    outcome = process_message(serialize_event(obj), queue=queue, dequeue_count=1, clients=env, cfg=settings.current())
+    assert outcome == "handled"
+    assert dialog_row(env, obj["resourceinstance"]) is not None
+
+
+def test_a_handler_that_takes_a_context_gets_this_invocations(env: StorageClients) -> None:
+    from shared.handlers.registry import HandlerContext
+    from shared.processing import process_message
+
+    got: list[HandlerContext] = []
+
+    def with_context(event: DialogportenEvent, ctx: HandlerContext) -> None:
+        got.append(ctx)
+
+    registry.handles(DialogportenEvent)(with_context)
+    try:
+        obj = fixture_for("dialogporten.dialog.created.v1")
+        queue = BY_TYPE[obj["type"]].queue
+        process_message(
+            serialize_event(obj), queue=queue, dequeue_count=2, clients=env, cfg=settings.current(), message_id="m1"
+        )
+    finally:
+        registry.unregister(with_context)
+    [ctx] = got
+    assert ctx.clients is env
+    assert (ctx.queue, ctx.dequeue_count, ctx.message_id) == (queue, 2, "m1")
+
+
+def test_a_forged_far_future_update_does_not_pin_party_or_resource_and_the_conflict_is_logged(
+    env: StorageClients, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="dialogporten")
+    created = fixture_for("dialogporten.dialog.created.v1")
+    forged = fixture_for("dialogporten.dialog.updated.v1") | {
+        "time": "9999-12-31T23:59:59.9999999Z",
+        "subject": "urn:altinn:person:identifier-no:01017012345",
+        "resource": "urn:altinn:resource:forged-service",
+    }
+    deliver_event(created)
+    deliver_event(forged)
+    deliver_event(fixture_for("dialogporten.dialog.seen.v1"))
+    row = dialog_row(env, created["resourceinstance"])
+    assert row is not None
+    assert (row["party"], row["serviceResource"]) == (created["subject"], "super-simple-service")
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dialogporten.state ")]
+    assert line.startswith('dialogporten.state {"outcome":"conflict"')
+    logged = json.loads(line.partition(" ")[2])
+    assert (logged["event_id"], logged["event_type"], logged["dialog_id"]) == (
+        forged["id"],
+        forged["type"],
+        forged["resourceinstance"],
+    )
+    assert logged["ignored"] == {"party": forged["subject"], "service_resource": "forged-service"}

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from devtools.samples import sample_event
 from shared.catalog import CATALOG
-from shared.dialogs import DialogState, apply, fold
+from shared.dialogs import DialogState, apply, conflicts, fold
 from shared.events import DialogportenEvent, parse_event
 from shared.handlers import registry
 
@@ -139,7 +139,8 @@ def test_every_catalog_type_has_a_default_handler() -> None:
         handlers = registry.handlers_for(events.MODELS[row.type])
         assert handlers, row.type
         assert handlers[0].__name__ == "keep_dialog_state"
-    assert [h.__name__ for h in registry.handlers_for(events.UnknownEvent)] == ["log_parked"]
+    # Unknown types are parked on their queue, untouched: no handler consumes them.
+    assert registry.handlers_for(events.UnknownEvent) == []
 
 
 def test_a_users_handler_runs_after_the_default_for_its_type_only() -> None:
@@ -156,3 +157,43 @@ def test_a_users_handler_runs_after_the_default_for_its_type_only() -> None:
     finally:
         registry.unregister(on_paid)
     assert on_paid not in registry.handlers_for(ActivityPaymentMade)
+
+
+FORGED = {
+    "time": "9999-12-31T23:59:59.9999999Z",
+    "subject": "urn:altinn:person:identifier-no:01017012345",
+    "resource": "urn:altinn:resource:forged-service",
+}
+
+
+def test_a_far_future_event_with_another_party_and_resource_does_not_take_the_dialog_over() -> None:
+    genuine = fold(lifecycle())
+    assert genuine is not None
+    forged = ev("updated", 30, **FORGED)
+    state = apply(genuine, forged)
+    assert (state.party, state.service_resource) == (genuine.party, genuine.service_resource)
+    assert conflicts(genuine, forged) == {
+        "party": (genuine.party, FORGED["subject"]),
+        "service_resource": ("super-simple-service", "forged-service"),
+    }
+    assert state.to_json()["party"] == "urn:altinn:organization:identifier-no:991825827"
+
+
+def test_the_first_event_applied_sets_party_and_resource_and_agreeing_events_conflict_with_nothing() -> None:
+    first = ev("seen", 1)
+    state = apply(None, first)
+    assert (state.party, state.service_resource) == (first.party, first.service_resource)
+    assert all(conflicts(state, e) == {} for e in lifecycle())
+    assert conflicts(None, first) == {}
+
+
+def test_events_that_share_time_and_id_but_not_source_give_one_row_in_either_order() -> None:
+    moment = "2026-03-16T11:00:05.0000000Z"
+    shared_id = str(uuid.uuid4())
+    a = ev("activity.information", 5, id=shared_id, source=f"https://a.test/dialogs/{DIALOG}/activities/1")
+    b = ev("activity.payment-made", 5, id=shared_id, source=f"https://b.test/dialogs/{DIALOG}/activities/2")
+    assert a.time_key == b.time_key == moment
+    assert fold([a, b]) == fold([b, a])
+    state = fold([b, a])
+    assert state is not None
+    assert state.last_event_type == "dialogporten.dialog.activity.payment-made.v1"  # b's source sorts last

@@ -1,0 +1,237 @@
+"""Operator tool for parked events: valid events of types the catalog did not know when they arrived.
+
+    python -m devtools.parked list
+    python -m devtools.parked reroute [--dry-run] [--limit N]
+    python -m devtools.parked discard MESSAGE_ID [MESSAGE_ID ...] [--dry-run]
+
+The webhook parks such an event on ``dialogporten-unrouted``, untouched and
+with no expiry, and nothing consumes that queue: it waits there until an
+operator acts. Once a row for its type is in ``shared/catalog.py`` (and
+deployed), ``reroute`` moves it to its type's queue, byte for byte, sent
+before it is deleted, so a crash in between duplicates it (the handlers
+deduplicate on source + id) and never loses it. ``discard`` deletes named
+messages for good.
+
+Storage: ``AzureWebJobsStorage`` (a connection string; Azurite locally), or
+``--account NAME`` with your own Entra ID sign-in (``az login``; you need the
+Storage Queue Data Contributor role).
+
+The functions (:func:`list_parked`, :func:`reroute`, :func:`discard`) take a
+``QueueServiceClient`` and return data, so that other tools can wrap them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, TextIO
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
+
+from shared import catalog, messages, storage
+from shared.settings import STORAGE_CONNECTION
+
+__all__ = ["Moved", "Parked", "discard", "list_parked", "main", "reroute"]
+
+PARKING_QUEUE = catalog.UNROUTED_QUEUE
+#: How long a message being looked at stays invisible to another operator's run.
+LEASE_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """One parked message, as an operator needs it to decide."""
+
+    message_id: str
+    inserted_on: str | None
+    readable: bool
+    """False when the body is not base64 JSON (it can then only be discarded)."""
+    event_id: str | None = None
+    event_type: str | None = None
+    dialog_id: str | None = None
+    source: str | None = None
+    claim_check: bool = False
+    """The event is in a blob; the message is a reference to it (moved as it is)."""
+    route_to: str | None = None
+    """The queue of its type, when the catalog knows the type now; else None (stays parked)."""
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A parked message that was (or, in a dry run, would be) sent to its queue."""
+
+    message_id: str
+    event_id: str | None
+    event_type: str | None
+    to: str
+    dry_run: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _raw(service: QueueServiceClient, name: str) -> QueueClient:
+    # No encode or decode policy: bodies are read and sent exactly as stored (base64 and all).
+    return service.get_queue_client(name)
+
+
+def describe(message: QueueMessage) -> Parked:
+    """What a parked message holds, without changing it."""
+    inserted = None if message.inserted_on is None else message.inserted_on.isoformat()
+    try:
+        obj = messages.decode_message(base64.b64decode(message.content, validate=True))
+    except (binascii.Error, ValueError, TypeError) as exc:
+        return Parked(message.id, inserted, readable=False, reason=f"not base64 JSON: {exc}")
+    event_type = obj.get("type")
+    row = catalog.lookup(event_type) if isinstance(event_type, str) else None
+    ids = messages.summary(obj)
+    return Parked(
+        message.id,
+        inserted,
+        readable=True,
+        event_id=_text(ids["event_id"]),
+        event_type=_text(event_type),
+        dialog_id=_text(ids["dialog_id"]),
+        source=_text(obj.get("source")),
+        claim_check=messages.CLAIM_CHECK_KEY in obj,
+        route_to=None if row is None else row.queue,
+        reason=None if row is not None else "type not in the catalog",
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _leased(client: QueueClient) -> Iterator[tuple[QueueMessage, Callable[[], None]]]:
+    """Every message of the queue once, each with a function that hands it back.
+
+    Each received message stays invisible for the lease, so the listing ends; the ones
+    handed back become visible again only after the listing, so none is seen twice.
+    """
+    hand_back: list[QueueMessage] = []
+    try:
+        for message in client.receive_messages(messages_per_page=32, visibility_timeout=LEASE_SECONDS):
+            yield message, functools.partial(hand_back.append, message)
+    except ResourceNotFoundError:
+        return  # the queue was never created: nothing was ever parked
+    finally:
+        for message in hand_back:
+            with contextlib.suppress(ResourceNotFoundError):
+                client.update_message(message, visibility_timeout=0)
+
+
+def list_parked(service: QueueServiceClient) -> list[Parked]:
+    """Every parked message, described; the queue is left as it was."""
+    found: list[Parked] = []
+    for message, keep in _leased(_raw(service, PARKING_QUEUE)):
+        found.append(describe(message))
+        keep()
+    return found
+
+
+def reroute(service: QueueServiceClient, *, dry_run: bool = False, limit: int | None = None) -> list[Moved]:
+    """Move every parked message whose type the catalog now knows to that type's queue; returns what moved.
+
+    Byte for byte, with no expiry, sent before deleted. ``dry_run`` moves nothing and
+    returns what would move. Messages of still unknown types stay parked.
+    """
+    source = _raw(service, PARKING_QUEUE)
+    moved: list[Moved] = []
+    for message, keep in _leased(source):
+        parked = describe(message)
+        if parked.route_to is None or (limit is not None and len(moved) >= limit):
+            keep()  # still unknown (or over the limit): stays parked
+            continue
+        if dry_run:
+            keep()
+        else:
+            _send(_raw(service, parked.route_to), message.content)
+            source.delete_message(message)
+        moved.append(Moved(message.id, parked.event_id, parked.event_type, parked.route_to, dry_run=dry_run))
+    return moved
+
+
+def _send(target: QueueClient, content: str) -> None:
+    try:
+        target.send_message(content, time_to_live=storage.NEVER_EXPIRE)
+    except ResourceNotFoundError:  # Bicep creates every catalog queue; locally the first send does
+        with contextlib.suppress(ResourceExistsError):
+            target.create_queue()
+        target.send_message(content, time_to_live=storage.NEVER_EXPIRE)
+
+
+def discard(service: QueueServiceClient, message_ids: set[str], *, dry_run: bool = False) -> list[Parked]:
+    """Delete the parked messages with these ids for good; returns what was (or would be) deleted."""
+    source = _raw(service, PARKING_QUEUE)
+    gone: list[Parked] = []
+    for message, keep in _leased(source):
+        if message.id not in message_ids or dry_run:
+            keep()
+            if message.id in message_ids:
+                gone.append(describe(message))
+            continue
+        gone.append(describe(message))
+        source.delete_message(message)
+    return gone
+
+
+def service_from(account: str | None) -> QueueServiceClient:
+    if account:
+        from azure.identity import DefaultAzureCredential
+
+        return QueueServiceClient(f"https://{account}.queue.core.windows.net", credential=DefaultAzureCredential())
+    conn = os.environ.get(STORAGE_CONNECTION)
+    if not conn:
+        raise SystemExit(f"Set {STORAGE_CONNECTION} to a connection string, or pass --account NAME")
+    return QueueServiceClient.from_connection_string(storage.expand_connection_string(conn))
+
+
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.parked", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--account", help="storage account name (uses your az login), instead of AzureWebJobsStorage")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every parked event: ids, type, and the queue it would go to now")
+    p_reroute = sub.add_parser("reroute", help="move parked events whose type the catalog knows now to its queue")
+    p_reroute.add_argument("--dry-run", action="store_true", help="show what would move; move nothing")
+    p_reroute.add_argument("--limit", type=int, default=None, help="at most this many")
+    p_discard = sub.add_parser("discard", help="delete parked messages for good")
+    p_discard.add_argument("message_id", nargs="+", help="a message id from `list`")
+    p_discard.add_argument("--dry-run", action="store_true", help="show what would be deleted; delete nothing")
+    args = parser.parse_args(argv)
+    service = service_from(args.account)
+    if args.command == "list":
+        parked = list_parked(service)
+        for item in parked:
+            out.write(json.dumps(item.to_json()) + "\n")
+        out.write(f"{len(parked)} parked, {sum(p.route_to is not None for p in parked)} routable now\n")
+        return 0
+    if args.command == "reroute":
+        moved = reroute(service, dry_run=args.dry_run, limit=args.limit)
+        for move in moved:
+            out.write(json.dumps(move.to_json()) + "\n")
+        out.write(f"{'would move' if args.dry_run else 'moved'} {len(moved)} message(s)\n")
+        return 0
+    gone = discard(service, set(args.message_id), dry_run=args.dry_run)
+    for parked_item in gone:
+        out.write(json.dumps(parked_item.to_json()) + "\n")
+    out.write(f"{'would discard' if args.dry_run else 'discarded'} {len(gone)} message(s)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Poison copies that never expire, also for the messages the Functions host moves itself.
+
+Processing owns the last attempt (:mod:`shared.processing`): it writes the
+untouched message to ``<queue>-poison`` with no expiry. The host still moves a
+message itself when the last attempt never returns (a timeout, a crashed
+worker), and its copy gets the queue's default time to live, 7 days; the
+Python host offers no setting to change that. :func:`sweep_poison_queues`
+re-sends each such copy, byte for byte, with no expiry and deletes the
+original: send before delete, so a crash in between leaves two copies (a
+replay deduplicates) and never none.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared import messages
+from shared.storage import NEVER_EXPIRE
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueMessage, QueueServiceClient
+
+__all__ = ["SweepResult", "describe", "expires", "sweep_poison_queues"]
+
+#: How long a message being looked at stays invisible to others (an operator's replay).
+LEASE_SECONDS: Final = 120
+#: A message sent with TTL -1 expires "9999-12-31T23:59:59Z" (Azure and Azurite alike).
+_NEVER_YEAR: Final = 9999
+
+
+def expires(message: QueueMessage) -> bool:
+    """Whether the message has a finite time to live (the host's copy) rather than none (ours)."""
+    return message.expires_on is None or message.expires_on.year < _NEVER_YEAR
+
+
+def describe(raw: str) -> dict[str, object]:
+    """The event id, type and dialog id of a raw (base64) queue body, as far as it can be read."""
+    try:
+        obj = messages.decode_message(base64.b64decode(raw, validate=True))
+    except (binascii.Error, ValueError):
+        return {"event_id": None, "event_type": None, "dialog_id": None}
+    return messages.summary(obj)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    kept: int
+    """Copies that already never expire."""
+    renewed: list[tuple[str, str]]
+    """(queue, raw body) of each expiring copy replaced by a never-expiring one."""
+    complete: bool
+    """False when the time budget ran out: the next run takes the rest."""
+
+
+def sweep_poison_queues(
+    service: QueueServiceClient, queues: Iterable[str], max_seconds: float | None = None
+) -> SweepResult:
+    """Replace every expiring message of ``queues`` by a never-expiring copy of its exact body."""
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    renewed: list[tuple[str, str]] = []
+    kept = 0
+    for name in queues:
+        # No encode or decode policy: the body is moved exactly as stored (base64 and all).
+        client = service.get_queue_client(name)
+        held: list[QueueMessage] = []
+        ours: set[str] = set()
+        try:
+            # Each received message stays invisible for the lease, so the listing ends; the
+            # ones kept are handed back at the end of the queue, not during it.
+            for message in client.receive_messages(messages_per_page=32, visibility_timeout=LEASE_SECONDS):
+                if deadline is not None and time.monotonic() > deadline:
+                    held.append(message)
+                    break
+                if not expires(message):
+                    held.append(message)
+                    kept += 0 if message.id in ours else 1
+                    continue
+                ours.add(client.send_message(message.content, time_to_live=NEVER_EXPIRE).id)
+                client.delete_message(message)
+                renewed.append((name, message.content))
+        except ResourceNotFoundError:
+            continue  # never created: nothing was ever poisoned there
+        finally:
+            for message in held:
+                client.update_message(message, visibility_timeout=0)
+        if deadline is not None and time.monotonic() > deadline:
+            return SweepResult(kept, renewed, complete=False)
+    return SweepResult(kept, renewed, complete=True)

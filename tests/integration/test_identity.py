@@ -1,0 +1,186 @@
+"""An event is ``source`` + ``id`` (CloudEvents 1.0), not ``id`` alone.
+
+The Dialogporten docs' two published examples (``tests/fixtures/events/seed-*.json``,
+verbatim) share the id ``91f2388f-…``: a dialog.created and a signature-provided
+activity from different sources. Both must run. Records and markers an older
+version wrote, keyed on the id alone, must still stop a real duplicate after
+an upgrade: those are written here exactly as that version wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.functions.queue import QueueMessage
+
+from shared import idempotency, settings
+from shared.catalog import BY_TYPE
+from shared.dialogs import DIALOGS_TABLE, DialogStore
+from shared.events import DialogportenEvent, parse_event
+from shared.handlers import registry
+from shared.idempotency import IDEMPOTENCY_TABLE, IdempotencyStore, event_key, record_key
+from shared.messages import serialize_event
+from shared.storage import StorageClients
+from tests.conftest import app_functions
+
+pytestmark = pytest.mark.azurite
+
+EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "events"
+FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in app_functions()}
+
+
+def seed(name: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS / name).read_text(encoding="utf-8")))
+
+
+def deliver(obj: dict[str, Any]) -> None:
+    body = serialize_event(obj).encode("utf-8")
+    message = QueueMessage(id=str(uuid.uuid4()), body=body, dequeue_count=1)  # type: ignore[no-untyped-call]
+    FUNCTIONS[BY_TYPE[obj["type"]].function_name](message)
+
+
+@pytest.fixture
+def seen(app_env: dict[str, str], clients: StorageClients) -> Iterator[list[DialogportenEvent]]:
+    idempotency.forget_tables()
+    settings.current.cache_clear()
+    events: list[DialogportenEvent] = []
+    record = events.append  # one bound method: each attribute access makes a new one
+    registry.handles(DialogportenEvent)(record)
+    yield events
+    registry.unregister(record)
+
+
+def test_the_published_examples_that_share_an_id_are_two_events(
+    seen: list[DialogportenEvent], clients: StorageClients
+) -> None:
+    created, signed = seed("seed-created.json"), seed("seed-activity-signature-provided.json")
+    assert created["id"] == signed["id"]
+    assert created["source"] != signed["source"]
+    deliver(created)
+    deliver(signed)
+    assert [e.type for e in seen] == [created["type"], signed["type"]]
+    state = DialogStore(clients.tables).get("f4e6df3c-7434-44c3-875e-8dca1cdf0b20")
+    assert state is not None
+    assert (state.events_applied, state.activity_count) == (2, 1)
+    assert state.to_json()["lastActivity"]["id"] == "21241c7e-819f-462b-b8a4-d5d32352311a"
+    deliver(signed)  # a real duplicate (same source and id) is still a duplicate
+    assert len(seen) == 2
+
+
+def test_the_key_is_a_digest_of_both_attributes_and_unambiguous() -> None:
+    assert event_key("s", "1") != event_key("s1", "")
+    assert event_key("a", "b") != event_key("b", "a")
+    assert event_key("x" * 70_000, "\n") == event_key("x" * 70_000, "\n")
+    assert len(event_key("x" * 70_000, "y")) == 3 + 64
+
+
+def _legacy_record(
+    clients: StorageClients, obj: dict[str, Any], status: str = "COMPLETED", kept: timedelta = timedelta(days=7)
+) -> None:
+    """The record the id-keyed version wrote for a handled event (its fields, as it wrote them)."""
+    now = datetime.now(UTC)
+    event = parse_event(obj)
+    clients.tables.create_table_if_not_exists(IDEMPOTENCY_TABLE)
+    clients.tables.get_table_client(IDEMPOTENCY_TABLE).create_entity(
+        {
+            "PartitionKey": record_key(event.id),
+            "RowKey": "",
+            "event_id": event.id,
+            "status": status,
+            "expires_at": now + kept,
+            "claimed_at": now,
+            "owner": uuid.uuid4().hex,
+            "event_type": event.type,
+            "dialog_id": event.dialog_id,
+            "completed_at": now,
+        }
+    )
+
+
+def _legacy_marker(clients: StorageClients, obj: dict[str, Any]) -> None:
+    """The marker the id-keyed version wrote in the dialog's partition."""
+    event = parse_event(obj)
+    clients.tables.create_table_if_not_exists(DIALOGS_TABLE)
+    clients.tables.get_table_client(DIALOGS_TABLE).create_entity(
+        {
+            "PartitionKey": event.dialog_id,
+            "RowKey": "event|" + record_key(event.id),
+            "event_id": event.id,
+            "event_type": event.type,
+            "family": "dialog",
+            "time": event.time_key,
+            "applied_at": datetime.now(UTC),
+        }
+    )
+
+
+def test_a_duplicate_of_an_event_handled_before_the_upgrade_does_not_run_again(
+    seen: list[DialogportenEvent], clients: StorageClients
+) -> None:
+    created = seed("seed-created.json")
+    _legacy_record(clients, created)
+    deliver(created)
+    assert seen == []
+    # ...while the other event that shares the id is not mistaken for it.
+    deliver(seed("seed-activity-signature-provided.json"))
+    assert [e.type for e in seen] == ["dialogporten.dialog.activity.signature-provided.v1"]
+
+
+def test_an_event_in_progress_before_the_upgrade_is_not_run_alongside(
+    seen: list[DialogportenEvent], clients: StorageClients
+) -> None:
+    created = seed("seed-created.json")
+    _legacy_record(clients, created, status="INPROGRESS")
+    deliver(created)  # put back on its queue for later, not run
+    assert seen == []
+
+
+def test_a_dialog_marker_written_before_the_upgrade_still_counts_once(clients: StorageClients) -> None:
+    idempotency.forget_tables()
+    created, signed = seed("seed-created.json"), seed("seed-activity-signature-provided.json")
+    _legacy_marker(clients, created)
+    store = DialogStore(clients.tables)
+    assert store.record(parse_event(created)) is False  # applied before the upgrade
+    assert store.record(parse_event(signed)) is True  # same id, another event
+    assert store.record(parse_event(signed)) is False
+
+
+def test_the_store_keeps_the_event_attributes_on_the_record(clients: StorageClients) -> None:
+    idempotency.forget_tables()
+    store = IdempotencyStore(clients.tables, claim_timeout_seconds=60, retention_seconds=60)
+    key = event_key("https://example.test/a", "1")
+    store.claim(key, event_id="1", source="https://example.test/a", event_type="t", dialog_id=None)
+    entity = clients.tables.get_table_client(IDEMPOTENCY_TABLE).get_entity(key, "")
+    assert (entity["event_id"], entity["source"], entity["idempotency_key"]) == ("1", "https://example.test/a", key)
+
+
+def test_the_legacy_look_up_stops_once_no_legacy_record_can_be_live(clients: StorageClients) -> None:
+    idempotency.forget_tables()
+    created = seed("seed-created.json")
+    # Kept far longer than any older version kept a record: only the look-up's own end lets it through.
+    _legacy_record(clients, created, kept=timedelta(days=60))
+    info = {"event_type": created["type"], "dialog_id": created["resourceinstance"]}
+    key = event_key(created["source"], created["id"])
+    now = IdempotencyStore(clients.tables, claim_timeout_seconds=600, retention_seconds=7 * 86400)
+    with pytest.raises(idempotency.AlreadyCompleted):
+        now.claim(key, legacy_key=created["id"], **info)
+    since = now.keyed_since()
+    # Nine days on, every record an older version wrote has expired: no look-up, no refusal.
+    later = IdempotencyStore(
+        clients.tables,
+        claim_timeout_seconds=600,
+        retention_seconds=7 * 86400,
+        clock=lambda: since + timedelta(days=9),
+    )
+    idempotency.forget_tables()
+    assert later.keyed_since() == since  # recorded once, in the table
+    assert not later.claim(key, legacy_key=created["id"], **info).taken_over
+    later.purge_expired()
+    idempotency.forget_tables()
+    assert later.keyed_since() == since  # housekeeping never purges the row

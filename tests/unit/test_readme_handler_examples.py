@@ -1,0 +1,54 @@
+"""The README's handler examples for the permanent-error API and the handler context run as written."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+
+from devtools import docs
+from devtools.samples import sample_event
+from shared import settings, storage
+from shared.errors import CannotSucceed, PermanentError
+from shared.events import parse_event
+from shared.handlers import registry
+from shared.handlers.registry import HandlerContext
+
+
+def example(defining: str) -> dict[str, Any]:
+    text = docs.README.read_text(encoding="utf-8")
+    section = text[text.index("## Writing your handler") : text.index("### The dialog state")]
+    blocks = [b.split("```", 1)[0] for b in section.split("```python")[1:]]
+    [snippet] = [b for b in blocks if defining in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(textwrap.dedent(snippet), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    return namespace
+
+
+def test_the_cannot_succeed_example_poisons_a_foreign_service_only() -> None:
+    handler = cast("Callable[[Any], None]", example("def open_case")["open_case"])
+    try:
+        ours = parse_event(sample_event("dialogporten.dialog.created.v1"))
+        handler(ours)
+        foreign = parse_event(sample_event("dialogporten.dialog.created.v1") | {"resource": "urn:altinn:resource:x"})
+        with pytest.raises(CannotSucceed, match="no case type for x") as caught:
+            handler(foreign)
+        assert isinstance(caught.value, PermanentError)
+    finally:
+        registry.unregister(handler)
+
+
+def test_the_context_example_is_registered_to_receive_the_context() -> None:
+    handler = cast("Callable[..., None]", example("def archive")["archive"])
+    try:
+        event = parse_event(sample_event("dialogporten.dialog.transmission.created.v1"))
+        assert handler in registry.handlers_for(type(event))
+        cfg = settings.load({settings.STORAGE_CONNECTION: storage.azurite_connection_string()})
+        ctx = HandlerContext(storage.build(cfg), cfg, "dialogporten-dialog-transmission-created-v1", 1)
+        registry.invoke(handler, event, ctx)  # builds a table client from ctx; no I/O until used
+        with pytest.raises(TypeError):
+            handler(event)  # it needs the context: invoke is what passes it
+    finally:
+        registry.unregister(handler)
