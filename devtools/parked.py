@@ -1,8 +1,10 @@
 """Operator tool for parked events: valid events of types the catalog did not know when they arrived.
 
-    python -m devtools.parked list
-    python -m devtools.parked reroute [--dry-run] [--limit N]
-    python -m devtools.parked discard MESSAGE_ID [MESSAGE_ID ...] [--dry-run]
+    dpctl parked list
+    dpctl parked reroute [--dry-run] [--limit N]
+    dpctl parked discard MESSAGE_ID [MESSAGE_ID ...] [--dry-run]
+
+(``python -m devtools.parked ...`` is the same command.)
 
 The webhook parks such an event on ``dialogporten-unrouted``, untouched and
 with no expiry, and nothing consumes that queue: it waits there until an
@@ -22,23 +24,19 @@ The functions (:func:`list_parked`, :func:`reroute`, :func:`discard`) take a
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import contextlib
 import functools
-import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, TextIO
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from shared import catalog, messages, storage
-from shared.settings import STORAGE_CONNECTION
 
 __all__ = ["Moved", "Parked", "discard", "list_parked", "main", "reroute"]
 
@@ -189,48 +187,16 @@ def discard(service: QueueServiceClient, message_ids: set[str], *, dry_run: bool
     return gone
 
 
-def service_from(account: str | None) -> QueueServiceClient:
-    if account:
-        from azure.identity import DefaultAzureCredential
+def main(argv: list[str] | None = None) -> int:
+    """``python -m devtools.parked ARGS`` is ``dpctl parked ARGS`` (devtools/cli/parked.py)."""
+    from devtools.cli.app import main as cli_main
 
-        return QueueServiceClient(f"https://{account}.queue.core.windows.net", credential=DefaultAzureCredential())
-    conn = os.environ.get(STORAGE_CONNECTION)
-    if not conn:
-        raise SystemExit(f"Set {STORAGE_CONNECTION} to a connection string, or pass --account NAME")
-    return QueueServiceClient.from_connection_string(storage.expand_connection_string(conn))
-
-
-def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.parked", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--account", help="storage account name (uses your az login), instead of AzureWebJobsStorage")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="every parked event: ids, type, and the queue it would go to now")
-    p_reroute = sub.add_parser("reroute", help="move parked events whose type the catalog knows now to its queue")
-    p_reroute.add_argument("--dry-run", action="store_true", help="show what would move; move nothing")
-    p_reroute.add_argument("--limit", type=int, default=None, help="at most this many")
-    p_discard = sub.add_parser("discard", help="delete parked messages for good")
-    p_discard.add_argument("message_id", nargs="+", help="a message id from `list`")
-    p_discard.add_argument("--dry-run", action="store_true", help="show what would be deleted; delete nothing")
-    args = parser.parse_args(argv)
-    service = service_from(args.account)
-    if args.command == "list":
-        parked = list_parked(service)
-        for item in parked:
-            out.write(json.dumps(item.to_json()) + "\n")
-        out.write(f"{len(parked)} parked, {sum(p.route_to is not None for p in parked)} routable now\n")
-        return 0
-    if args.command == "reroute":
-        moved = reroute(service, dry_run=args.dry_run, limit=args.limit)
-        for move in moved:
-            out.write(json.dumps(move.to_json()) + "\n")
-        out.write(f"{'would move' if args.dry_run else 'moved'} {len(moved)} message(s)\n")
-        return 0
-    gone = discard(service, set(args.message_id), dry_run=args.dry_run)
-    for parked_item in gone:
-        out.write(json.dumps(parked_item.to_json()) + "\n")
-    out.write(f"{'would discard' if args.dry_run else 'discarded'} {len(gone)} message(s)\n")
-    return 0
+    args = list(sys.argv[1:] if argv is None else argv)
+    head: list[str] = []
+    while args and args[0] in {"--account", "--settings"} and len(args) > 1:
+        head += args[:2]
+        args = args[2:]
+    return cli_main([*head, "parked", *args])
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from devtools.cli import auth, catchup, dialogs, poison, send, status, subscriptions
+from devtools.cli import auth, catchup, dialogs, parked, poison, send, status, subscriptions
 from devtools.cli.context import ROOT, Context, Credentials, Env
 
 HELP = """\
@@ -69,6 +69,7 @@ def root(
 app.add_typer(auth.app, name="auth")
 app.add_typer(subscriptions.app, name="subscriptions")
 app.add_typer(poison.app, name="poison")
+app.add_typer(parked.app, name="parked")
 app.add_typer(dialogs.app, name="dialogs")
 app.command("catch-up")(catchup.catch_up)
 app.command("status")(status.status)

@@ -6,7 +6,7 @@ the business logic lives in :mod:`shared.handlers`.
 
 ``dialogporten-unrouted`` deliberately has no trigger: an event of a type the
 catalog does not know is *parked* there, untouched and never expiring, until an
-operator re-routes it (``python -m devtools.parked reroute``) or discards it.
+operator re-routes it (``dpctl parked reroute``) or discards it.
 Nothing consumes it, so nothing can lose it.
 """
 

@@ -24,7 +24,7 @@ start, instead of its handlers silently never running.
 
 Events of types the catalog does not know are parked on
 ``dialogporten-unrouted`` and reach no handler: add a catalog row, then
-``python -m devtools.parked reroute``.
+``dpctl parked reroute``.
 """
 
 from shared.handlers import activity, dialog, transmission

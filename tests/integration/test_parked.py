@@ -9,7 +9,6 @@ processed by the very queue functions the host runs.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -21,10 +20,12 @@ from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueServiceClient
 
 from devtools import parked
+from devtools.azurite import Azurite
 from devtools.samples import sample_event
 from shared import catalog, messages, settings, storage
 from shared.functions import webhook as webhook_module
 from shared.storage import StorageClients
+from tests.cli_support import dpctl
 from tests.conftest import app_functions
 
 pytestmark = pytest.mark.azurite
@@ -152,17 +153,30 @@ def test_a_body_that_is_not_base64_json_is_listed_as_unreadable_and_never_moved(
     assert raw(service, catalog.UNROUTED_QUEUE) == ["not base64 {"]
 
 
-def test_the_command_line(service: QueueServiceClient, clients: StorageClients) -> None:
+def test_the_command_line(service: QueueServiceClient, clients: StorageClients, azurite: Azurite) -> None:
+    env = {"AzureWebJobsStorage": azurite.connection_string}
     park_as_an_older_deployment(clients, sample_event("dialogporten.dialog.seen.v1"))
-    out = io.StringIO()
-    assert parked.main(["list"], out=out) == 0
-    assert out.getvalue().splitlines()[-1] == "1 parked, 1 routable now"
-    out = io.StringIO()
-    assert parked.main(["reroute", "--dry-run"], out=out) == 0
-    assert out.getvalue().splitlines()[-1] == "would move 1 message(s)"
-    out = io.StringIO()
-    assert parked.main(["reroute"], out=out) == 0
-    assert out.getvalue().splitlines()[-1] == "moved 1 message(s)"
+    listed = dpctl("parked", "list", env=env)
+    assert (listed.code, listed.out.splitlines()[-1]) == (0, "1 parked, 1 routable now")
+    [row] = dpctl("parked", "list", "--json", env=env).json()
+    assert (row["event_type"], row["route_to"]) == ("dialogporten.dialog.seen.v1", "dialogporten-dialog-seen-v1")
+    dry = dpctl("parked", "reroute", "--dry-run", env=env)
+    assert (dry.code, dry.out.splitlines()[-1]) == (0, "would move 1 message(s)")
+    assert len(parked.list_parked(service)) == 1
+    moved = dpctl("parked", "reroute", env=env)
+    assert (moved.code, moved.out.splitlines()[-1]) == (0, "moved 1 message(s)")
+    assert parked.list_parked(service) == []
+    missing = dpctl("parked", "discard", "no-such-message", env=env)
+    assert missing.code == 1
+    assert "no parked message with id no-such-message" in missing.err
+
+
+def test_python_m_devtools_parked_is_the_same_command(
+    service: QueueServiceClient, clients: StorageClients, azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    park_as_an_older_deployment(clients, sample_event("dialogporten.dialog.seen.v1"))
+    assert parked.main(["--settings", "/nonexistent/local.settings.json", "reroute"]) == 0
     assert parked.list_parked(service) == []
 
 
