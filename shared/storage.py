@@ -16,8 +16,8 @@ flight: ``TableServiceClient.get_table_client`` builds a new azure-core
 ``Pipeline.__init__`` rewires their ``.next``; for a moment a shared policy points
 at a fresh runner whose ``.next`` is not set yet, and a request on another thread
 that walks in fails with ``AttributeError: '_SansIOHTTPPolicyRunner' object has
-no attribute 'next'``. So each table client here gets a pipeline of its own,
-sharing no policy object with any other client.
+no attribute 'next'``. So each table client here is built once, from copies of
+the service client's policies, sharing its transport and no policy object.
 """
 
 from __future__ import annotations
@@ -169,20 +169,34 @@ def queue_client(service: QueueServiceClient, name: str, *, binary: bool = False
 
 
 def table_client(tables: TableServiceClient, name: str) -> TableClient:
-    """The client of table ``name`` on ``tables``' account: built once, with a pipeline of its own.
+    """The client of table ``name`` on ``tables``' account: built once, race-free, sharing its transport.
 
-    See the module doc for why it is not ``tables.get_table_client(name)``.
+    As ``tables.get_table_client(name)`` (same transport, same options and hooks), except
+    that the pipeline is made of *copies* of the service client's policies, so that
+    building it rewires no object a request in flight is walking through (see the module doc).
     """
-    from azure.data.tables import TableClient
 
     def build() -> TableClient:
+        import copy
+
+        from azure.core.pipeline import Pipeline
+        from azure.data.tables import TableClient
+        from azure.data.tables._base_client import TransportWrapper
+
+        # The same steps as TableServiceClient.get_table_client (azure-data-tables 12.x).
+        service: Any = tables
+        pipeline = Pipeline(
+            transport=TransportWrapper(service._client._client._pipeline._transport),  # type: ignore[no-untyped-call]
+            policies=[copy.copy(policy) for policy in service._policies],
+        )
         return TableClient(
-            endpoint=tables.url,
+            service.url,
             table_name=name,
-            credential=tables.credential,
-            api_version=tables.api_version,
-            transport=transport(),
-            **_table_options(),
+            credential=service.credential,
+            api_version=service.api_version,
+            pipeline=pipeline,
+            location_mode=service._location_mode,
+            _hosts=service._hosts,
         )
 
     client: TableClient = _derived(tables, ("table", name), build)
