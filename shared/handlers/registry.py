@@ -17,6 +17,19 @@ point elsewhere::
 
 Raise :class:`shared.errors.CannotSucceed` to poison the event now (with a
 reason); raise anything else to have it retried.
+
+Outside effects
+---------------
+A handler is taken to have *outside effects* (a call to another system, a row
+in your own table) unless it says otherwise, and processing then wraps the
+event in an idempotency claim (:mod:`shared.idempotency`): two more storage
+requests per event, and the handler runs once per event even when the queue
+delivers it again. ``@handles(Model, effects=False)`` declares a handler
+whose work is idempotent by construction or free of effects, like the default
+dialog-state handlers, whose one insert per event is its own exactly-once
+step. When no handler of an event has effects, no claim is made: such a
+handler may run again for a redelivered event, and may return ``False`` to say
+that the event had been applied before (processing then logs a ``duplicate``).
 """
 
 from __future__ import annotations
@@ -34,13 +47,24 @@ if TYPE_CHECKING:
     from shared.settings import Settings
     from shared.storage import StorageClients
 
-__all__ = ["Handler", "HandlerContext", "discover", "handlers_for", "handles", "invoke", "registered", "unregister"]
+__all__ = [
+    "Handler",
+    "HandlerContext",
+    "discover",
+    "handlers_for",
+    "handles",
+    "has_effects",
+    "invoke",
+    "registered",
+    "unregister",
+]
 
-Handler = Callable[..., None]
-F = TypeVar("F", bound=Callable[..., None])
+Handler = Callable[..., object]
+F = TypeVar("F", bound=Callable[..., object])
 
 _REGISTRY: Final[list[tuple[type[BaseModel], Handler]]] = []
 _WANTS_CONTEXT: Final[dict[Handler, bool]] = {}
+_EFFECT_FREE: Final[set[Handler]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +90,12 @@ def _wants_context(fn: Handler) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-def handles(*models: type[BaseModel]) -> Callable[[F], F]:
-    """Register the decorated function as a handler of ``models`` (and their subclasses)."""
+def handles(*models: type[BaseModel], effects: bool = True) -> Callable[[F], F]:
+    """Register the decorated function as a handler of ``models`` (and their subclasses).
+
+    ``effects=False`` declares that it has no outside effects, so it needs no idempotency claim
+    (see the module doc).
+    """
     if not models:
         raise TypeError("@handles needs at least one event model, e.g. @handles(DialogCreated)")
     for model in models:
@@ -76,6 +104,10 @@ def handles(*models: type[BaseModel]) -> Callable[[F], F]:
 
     def register(fn: F) -> F:
         _WANTS_CONTEXT[fn] = _wants_context(fn)
+        if effects:
+            _EFFECT_FREE.discard(fn)
+        else:
+            _EFFECT_FREE.add(fn)
         for model in models:
             if (model, fn) not in _REGISTRY:
                 _REGISTRY.append((model, fn))
@@ -93,12 +125,16 @@ def handlers_for(model: type[BaseModel]) -> list[Handler]:
     return seen
 
 
-def invoke(fn: Handler, event: Any, ctx: HandlerContext) -> None:
-    """Call ``fn`` with the event, and the context if it takes a second argument."""
+def has_effects(fn: Handler) -> bool:
+    """Whether ``fn`` may have outside effects (the default), so that processing claims the event for it."""
+    return fn not in _EFFECT_FREE
+
+
+def invoke(fn: Handler, event: Any, ctx: HandlerContext) -> object:
+    """Call ``fn`` with the event, and the context if it takes a second argument; its return value."""
     if _WANTS_CONTEXT.get(fn, False):
-        fn(event, ctx)
-    else:
-        fn(event)
+        return fn(event, ctx)
+    return fn(event)
 
 
 def registered() -> list[tuple[type[BaseModel], Handler]]:
@@ -109,6 +145,7 @@ def unregister(fn: Handler) -> None:
     """Remove a handler from every model it was registered for."""
     _REGISTRY[:] = [(model, registered_fn) for model, registered_fn in _REGISTRY if registered_fn is not fn]
     _WANTS_CONTEXT.pop(fn, None)
+    _EFFECT_FREE.discard(fn)
 
 
 def discover(package: str, path: Iterable[str], skip: Iterable[str] = ()) -> list[str]:
