@@ -83,6 +83,10 @@ var ipSecurityRestrictions = [
   }
 ]
 
+// App settings are set with the site (not as a separate config resource) so that
+// the host's first start already has its identity-based storage connection. They
+// are exactly what shared/settings.py declares (tests/infra checks both
+// directions), plus the settings the platform itself reads.
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:Altinn Events calls the webhook over the internet; inbound is limited by the IP allow list and the function key
   // checkov:skip=CKV_AZURE_17:Altinn Events presents no client certificate; callers are authenticated by the function key and the IP allow list
@@ -132,12 +136,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       remoteDebuggingEnabled: false
       http20Enabled: true
-      // Set with the site (not as a separate config resource) so that the host's
-      // first start already has its identity-based storage connection. A literal
-      // list, not a `for` over a variable: a `for` must be computable when the
-      // deployment starts, and the Application Insights connection string is not.
-      // Exactly what shared/settings.py declares (tests/infra checks both
-      // directions), plus the settings the platform itself reads.
+      // A literal list: a for-expression must be computable at deployment start (BCP178).
       appSettings: [
         {
           name: 'AzureWebJobsStorage__credential'
