@@ -21,7 +21,7 @@ from pycep import BicepParser
 #: Properties of a resource that are known when the deployment starts. Everything
 #: else (``properties.*``, a module's ``outputs``) exists only once the resource
 #: has been created or read. Source: the Bicep compiler's deploy-time constant
-#: check (src/Bicep.Core/Emit/DeployTimeConstantValidator.cs and its visitors) and
+#: check (src/Bicep.Core/TypeSystem/DeployTimeConstantValidator.cs and its visitors) and
 #: the docs of BCP120/BCP178/BCP182, which name ``id``, ``name``, ``type`` and
 #: ``apiVersion`` as the properties readable at the start.
 DEPLOY_TIME_RESOURCE_PROPERTIES = frozenset({"id", "name", "type", "apiVersion"})

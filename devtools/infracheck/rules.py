@@ -61,7 +61,7 @@ def deploy_time_constants(templates: list[Template], root: Path) -> list[Finding
     A runtime value is a resource's property other than id, name, type and
     apiVersion, a module's outputs, or reference()/list*(), read directly or
     through variables. Sources: the Bicep compiler
-    (src/Bicep.Core/Emit/DeployTimeConstantValidator.cs, diagnostics BCP120,
+    (src/Bicep.Core/TypeSystem/DeployTimeConstantValidator.cs, diagnostics BCP120,
     BCP177, BCP178, BCP182 in src/Bicep.Core/Diagnostics/DiagnosticBuilder.cs);
     Azure/bicep#3724 (BCP178 for a ``for`` over a variable holding
     ``properties.primaryEndpoints`` of an ``existing`` storage account).

@@ -66,6 +66,14 @@ def failed(checks: dict[str, Check]) -> set[str]:
     return {name for name, check in checks.items() if check.ok is False}
 
 
+def test_expected_can_be_read_after_the_app_was_indexed_elsewhere() -> None:
+    """azure-functions refuses a second get_functions() on one app: the indexers share one result."""
+    from tests.conftest import app_functions
+
+    names = {f.get_function_name() for f in app_functions()}
+    assert Expected.from_checkout().functions == names
+
+
 def test_expected_comes_from_the_checkout(expected: Expected) -> None:
     from shared import catalog
 
