@@ -139,7 +139,8 @@ def deploy_time_constants(templates: list[Template], root: Path) -> list[Finding
 
 #: siteConfig properties Flex Consumption does not support. Source: the Flex
 #: Consumption plan docs, "Deprecated properties and settings"
-#: (learn.microsoft.com/azure/azure-functions/flex-consumption-plan#deprecated-properties-and-settings)
+#: (learn.microsoft.com/azure/azure-functions/flex-consumption-plan#deprecated-properties-and-settings,
+#: which points to functions-app-settings#flex-consumption-plan-deprecations)
 #: and ARM error 51021 for ftpsState (Azure/azure-cli#31414).
 FLEX_REJECTED_SITE_CONFIG = frozenset(
     {
@@ -158,10 +159,12 @@ FLEX_REJECTED_SITE_CONFIG = frozenset(
 )
 #: Site properties Flex Consumption does not support (same source).
 FLEX_REJECTED_SITE_PROPERTIES = frozenset({"containerSize", "dailyMemoryTimeQuota"})
-#: App settings Flex Consumption rejects or ignores (same source): runtime and
+#: App settings Flex Consumption ignores or overwrites (same source): runtime and
 #: version live in functionAppConfig.runtime, the package in
 #: functionAppConfig.deployment, scale in functionAppConfig.scaleAndConcurrency,
-#: and there is no Azure Files content share.
+#: there is no Azure Files content share and no Oryx build on the scm site. ARM
+#: accepts them, so a template that sets them claims a configuration it does not
+#: get; the siteConfig properties above are refused outright (ARM error 51021).
 FLEX_REJECTED_APP_SETTINGS = frozenset(
     {
         "FUNCTIONS_EXTENSION_VERSION",
@@ -175,16 +178,22 @@ FLEX_REJECTED_APP_SETTINGS = frozenset(
         "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
         "WEBSITE_CONTENTOVERVNET",
         "WEBSITE_CONTENTSHARE",
-        "WEBSITE_DNS_SERVER",
         "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
+        "WEBSITE_MOUNT_ENABLED",
         "WEBSITE_NODE_DEFAULT_VERSION",
         "WEBSITE_RUN_FROM_PACKAGE",
         "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+        "WEBSITE_TIME_ZONE",
+        "WEBSITE_USE_PLACEHOLDER_DOTNETISOLATED",
         "WEBSITE_VNET_ROUTE_ALL",
+        "WEBSITES_CONTAINER_START_TIME_LIMIT",
         "WEBSITES_ENABLE_APP_SERVICE_STORAGE",
-        "AzureWebJobsStorage",  # a connection string: this app's storage is identity-based only
+        "TZ",
     }
 )
+#: This project's own rule, not Flex's: storage is reached with the managed
+#: identity only, so the host's connection-string setting must never be set.
+PROJECT_REJECTED_APP_SETTINGS = frozenset({"AzureWebJobsStorage"})
 
 
 def _flex_sites(template: Template) -> Iterable[tuple[str, dict[str, Any]]]:
@@ -213,9 +222,11 @@ def flex_rejected_properties(templates: list[Template], root: Path) -> list[Find
 
     Applies to every Microsoft.Web/sites with ``functionAppConfig`` (the Flex
     marker). App settings must be a literal list of ``{name, value}`` so that
-    their names can be checked. Source: the Flex Consumption plan docs,
-    "Deprecated properties and settings"; azure-cli#31414 (ARM error 51021 for
-    ftpsState on newer Flex stamps).
+    their names can be checked. Source: the Functions app settings reference,
+    "Flex Consumption plan deprecations"
+    (learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations),
+    linked from the Flex Consumption plan docs' "Deprecated properties and
+    settings"; azure-cli#31414 (ARM error 51021 for ftpsState on newer stamps).
     """
     findings: list[Finding] = []
     for template in templates:
@@ -243,7 +254,16 @@ def flex_rejected_properties(templates: list[Template], root: Path) -> list[Find
             for name in names:
                 if name in FLEX_REJECTED_APP_SETTINGS:
                     findings.append(
-                        Finding("flex-rejected", file, f"{symbol} app setting {name}", "rejected or ignored on Flex")
+                        Finding("flex-rejected", file, f"{symbol} app setting {name}", "ignored or overwritten on Flex")
+                    )
+                elif name in PROJECT_REJECTED_APP_SETTINGS:
+                    findings.append(
+                        Finding(
+                            "flex-rejected",
+                            file,
+                            f"{symbol} app setting {name}",
+                            "a connection string: use the identity",
+                        )
                     )
         for symbol, declared in template.resources.items():
             if declared["type"] == "Microsoft.Web/sites/config" and template.body(symbol).get("name") == "appsettings":

@@ -178,6 +178,16 @@ def test_id_name_and_parameters_stay_allowed(checkout: Path) -> None:
         ),
         (
             "      appSettings: [\n",
+            "      appSettings: [\n" + setting("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+            "app setting AzureWebJobsStorage",
+        ),
+        (
+            "      appSettings: [\n",
+            "      appSettings: [\n" + setting("TZ", "Europe/Oslo"),
+            "app setting TZ",
+        ),
+        (
+            "      appSettings: [\n",
             "      appSettings: [\n" + setting("WEBSITE_CONTENTSHARE", "x"),
             "app setting WEBSITE_CONTENTSHARE",
         ),
