@@ -83,7 +83,12 @@ def _indexed(app: Any) -> list[Any]:
     """``app.get_functions()`` once per app: azure-functions refuses a second call ("not a unique function name")."""
     key = id(app)
     if key not in _INDEXED:
-        _INDEXED[key] = (app, list(app.get_functions()))  # holding the app keeps its id from being reused
+        # The tests' conftest keeps its own copy on the app: share it, whoever indexed first.
+        built = getattr(app, "_built_functions", None)
+        if built is None:
+            built = list(app.get_functions())
+            app._built_functions = built
+        _INDEXED[key] = (app, list(built))  # holding the app keeps its id from being reused
     return _INDEXED[key][1]
 
 
