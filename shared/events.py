@@ -87,7 +87,7 @@ def _source_id(source: str, segment: str) -> str | None:
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class DialogData(_Open):
