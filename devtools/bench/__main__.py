@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     print(ingest.report(events_per_run=150 if args.quick else 600), flush=True)
     if args.quick:
-        print(drain.report(events=300, memory_events=1000, dialogs=50), flush=True)
+        print(drain.report(events=300, dialogs=50, rounds=3, memory_events=1000), flush=True)
     else:
         print(drain.report(), flush=True)
     print(loop.report(events=200 if args.quick else 1000), flush=True)
