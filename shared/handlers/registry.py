@@ -13,7 +13,7 @@ point elsewhere::
 
     @handles(DialogCreated)
     def on_created(event: DialogCreated, ctx: HandlerContext) -> None:
-        ctx.clients.tables.get_table_client("cases")...
+        ctx.clients.table("cases")...  # built once per name
 
 Raise :class:`shared.errors.CannotSucceed` to poison the event now (with a
 reason); raise anything else to have it retried.
