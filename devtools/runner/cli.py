@@ -21,11 +21,16 @@ DESCRIPTION = """\
 Run a Python v2 Azure Functions app locally, like `func start`: HTTP triggers on
 http://localhost:PORT/<routePrefix>/..., queue triggers against Azure Storage (Azurite)
 with the host's host.json semantics (batchSize, newBatchThreshold, maxDequeueCount and
-<queue>-poison, visibilityTimeout, messageEncoding, maxPollingInterval).
+<queue>-poison, visibilityTimeout, messageEncoding, maxPollingInterval), timer triggers
+on their NCRONTAB schedule (runOnStartup honoured), and the host's endpoints:
+  GET  /                         the landing page
+  GET  /admin/host/status        the host status
+  POST /admin/functions/<name>   run a queue or timer function now; body {"input": "..."}
 
 Settings: the Values of local.settings.json in the script root are put into the
 environment before the app is imported; variables already set in the environment win.
-Function keys (authLevel) are not enforced, as with `func start`.
+Function keys (authLevel) and the master key of /admin are not checked, as with
+`func start`; in Azure, /admin needs the master key in the x-functions-key header.
 """
 
 
@@ -111,13 +116,17 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     except OSError as exc:
-        log.error("Cannot listen on %s:%s: %s", args.bind, args.port, exc)
+        log.error(
+            "Cannot listen on %s:%s: %s. Is another runner or `func start` using it? Pick another port with --port.",
+            args.bind,
+            args.port,
+            exc,
+        )
         return 1
 
     print(f"\n{runner.banner()}", flush=True)
     log.info("Host started (%dms)", (time.perf_counter() - started) * 1000)
-    if runner.functions.http:
-        log.info("Now listening on: http://localhost:%d", port)
+    log.info("Now listening on: http://localhost:%d", port)
 
     stop = threading.Event()
 
