@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from devtools.runner.config import DEFAULT_MESSAGE_LEASE, ConfigError, load_local_settings
+from devtools.runner.config import (
+    DEFAULT_MESSAGE_LEASE,
+    LOCAL_SETTINGS,
+    LOCAL_SETTINGS_EXAMPLE,
+    ConfigError,
+    load_local_settings,
+)
 from devtools.runner.functions import load_app
 from devtools.runner.runner import ConnectionSettingError, Runner, load_host_config
 
@@ -29,6 +35,8 @@ on their NCRONTAB schedule (runOnStartup honoured), and the host's endpoints:
 
 Settings: the Values of local.settings.json in the script root are put into the
 environment before the app is imported; variables already set in the environment win.
+local.settings.json is not committed: `make install` writes it from
+local.settings.example.json.
 Function keys (authLevel) and the master key of /admin are not checked, as with
 `func start`; in Azure, /admin needs the master key in the x-functions-key header.
 """
@@ -96,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(root)
     started = time.perf_counter()
     try:
-        applied = load_local_settings(root / "local.settings.json", os.environ)
+        settings = root / LOCAL_SETTINGS
+        if not settings.exists() and (root / LOCAL_SETTINGS_EXAMPLE).exists():
+            log.warning("No %s: run `make install` (it copies %s).", LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE)
+        applied = load_local_settings(settings, os.environ)
         if applied:
-            log.info("local.settings.json: applied %s", ", ".join(applied))
+            log.info("%s: applied %s", LOCAL_SETTINGS, ", ".join(applied))
         config = load_host_config(root, args.host_json)
         app = load_app(root, args.app)
         runner = Runner(
