@@ -35,7 +35,8 @@ def test_make_run_prints_a_working_curl_and_stops_both_processes(tmp_path: Path)
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
-        while "Ctrl-C stops" not in log.read_text() and time.monotonic() < deadline:
+        # Both banners: make run's, and the runner's function list (printed by another process, in either order).
+        while not all(m in log.read_text() for m in ("Ctrl-C stops", "Host started")) and time.monotonic() < deadline:
             assert process.poll() is None, log.read_text()
             time.sleep(0.2)
         text = log.read_text()
