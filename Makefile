@@ -15,7 +15,11 @@ STAMPS := .make
 
 .PHONY: install run test lint typecheck bench catalog clean infracheck verify-deploy
 
-install: $(STAMPS)/venv $(STAMPS)/npm
+install: $(STAMPS)/venv $(STAMPS)/npm local.settings.json
+
+# Order-only: written once from the committed example, never over your own edits.
+local.settings.json: | local.settings.example.json
+	cp local.settings.example.json $@
 
 $(STAMPS)/venv: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version.split()[0]}"'
