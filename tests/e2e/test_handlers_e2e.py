@@ -158,6 +158,12 @@ def test_an_event_whose_worker_was_killed_holding_the_claim_is_processed_after_t
     survivor = start_runner("--message-lease", "2")
     [entry] = wait_for("the event to be handled by the survivor", lambda: recorded(workdir), survivor, timeout=60)
     assert entry["id"] == event["id"]
+    # The handler records before processing completes and logs: wait for the line, then count.
+    wait_for(
+        "the survivor's handled line",
+        lambda: [x for x in survivor.process_lines() if x.get("outcome") == "handled"],
+        survivor,
+    )
     handled = [x for x in survivor.process_lines() if x.get("outcome") == "handled"]
     assert len(handled) == 1
     assert "taken over" in handled[0].get("note", "")
