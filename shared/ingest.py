@@ -38,6 +38,7 @@ from shared.problems import (
     forbidden,
     invalid_event,
     method_not_allowed,
+    render,
     storage_unavailable,
     too_large,
 )
@@ -79,7 +80,6 @@ SEND_CONCURRENCY: Final = 8
 SEND_BUDGET_SECONDS: Final = 20.0
 DEFAULT_MAX_CLOCK_SKEW_SECONDS: Final = 300
 ALLOW: Final = "POST, OPTIONS"
-RETRY_AFTER_SECONDS: Final = 10
 
 
 class StorageUnavailable(Exception):
@@ -261,11 +261,8 @@ def _json_response(status: int, payload: Any, headers: dict[str, str] | None = N
 
 
 def problem_response(problem: Problem, instance: str = "") -> WebhookResponse:
-    return WebhookResponse(
-        problem.status,
-        problem.to_json(instance or None).encode("utf-8"),
-        {"Content-Type": "application/problem+json; charset=utf-8", **dict(problem.headers)},
-    )
+    status, headers, body = render(problem, instance)
+    return WebhookResponse(status, body, headers)
 
 
 def _peek(body: bytes) -> dict[str, Any]:
@@ -423,6 +420,5 @@ def send_all(jobs: list[Job], sink: EventSink) -> Problem | None:
     if unavailable:
         return storage_unavailable(
             f"Could not store event {event_id!r}; retry later (other events of the request may arrive twice)",
-            RETRY_AFTER_SECONDS,
         )
     return event_too_large(f"Storage refused event {event_id!r} as too large: {clip(str(exc), 100)}")
