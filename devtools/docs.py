@@ -19,7 +19,7 @@ README = ROOT / "README.md"
 
 def catalog_table() -> str:
     rows = ["| Event type | Queue | Handler model | What happened |", "|---|---|---|---|"]
-    rows += [f"| `{r.type}` | `{r.queue}` | `{r.model}` | {r.description} |" for r in CATALOG]
+    rows += [f"| `{r.type}` | `{r.queue}` | `{r.model_name}` | {r.description} |" for r in CATALOG]
     parked = "Parked untouched, never expiring, until re-routed: `dpctl parked`."
     rows.append(f"| any other valid CloudEvent | `{UNROUTED_QUEUE}` | (raw event) | {parked} |")
     return "\n".join(rows)

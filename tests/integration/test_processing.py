@@ -138,7 +138,7 @@ def test_each_type_reaches_its_handler_typed_and_updates_the_dialog_row(
     deliver(row.queue, serialize_event(obj), dequeue_count=1)
     assert len(recorder.seen) == 1
     event = recorder.seen[0]
-    assert type(event).__name__ == row.model
+    assert type(event) is row.model
     assert event == parse_event(obj)
     row_json = dialog_row(env, obj["resourceinstance"])
     assert row_json is not None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -78,3 +80,28 @@ def test_families_follow_the_type_names() -> None:
 )  # fmt: skip
 def test_queue_name_rule(name: str, ok: bool) -> None:
     assert is_valid_queue_name(name) is ok
+
+
+def test_a_rows_model_is_its_class_resolved_once_by_shared_events() -> None:
+    from shared import events
+
+    for row in CATALOG:
+        assert row.model is events.MODELS[row.type] is events.model_for(row.type)
+        assert row.model.__name__ == row.model_name
+
+
+@pytest.mark.parametrize(
+    ("family", "name"),
+    [(Family.DIALOG, "ActivityClosed"), (Family.ACTIVITY, "NoSuchModel"), (Family.TRANSMISSION, "EventError")],
+)
+def test_a_model_name_that_is_not_a_model_of_the_rows_family_is_refused(family: Family, name: str) -> None:
+    from shared import events
+
+    with pytest.raises(TypeError, match=f"shared.events.{name} must be a"):
+        events._resolve(catalog.EventType("dialogporten.dialog.x.v1", family, name, "x"))
+
+
+def test_reading_the_catalog_loads_no_model() -> None:
+    probe = "import sys, shared.catalog; print('shared.events' in sys.modules, 'pydantic' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]

@@ -21,7 +21,7 @@ def test_readme_tables_are_fresh() -> None:
 def test_readme_names_every_type_queue_and_setting() -> None:
     text = docs.README.read_text(encoding="utf-8")
     for row in CATALOG:
-        assert f"| `{row.type}` | `{row.queue}` | `{row.model}` |" in text
+        assert f"| `{row.type}` | `{row.queue}` | `{row.model_name}` |" in text
     for setting in DECLARED:
         assert f"| `{setting.name}` |" in text
 
