@@ -1,6 +1,6 @@
 """Keep the README's generated tables true: the event types (from the catalog) and the settings.
 
-python -m devtools.docs          rewrite the marked sections of README.md
+python -m devtools.docs          rewrite the marked sections of README.md (`make catalog` runs it)
 python -m devtools.docs --check  exit 1 if they are stale (a test runs this check)
 """
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = render(current)
     if args.check:
         if current != wanted:
-            print("README.md's generated tables are stale: run `python -m devtools.docs`", file=sys.stderr)
+            print("README.md's generated tables are stale: run `make catalog`", file=sys.stderr)
             return 1
         return 0
     README.write_text(wanted, encoding="utf-8")

@@ -19,20 +19,20 @@ NOT_IN_SEED = {
 }
 
 
-def test_catalog_has_the_23_dialogporten_types_once_each() -> None:
+def test_catalog_has_each_dialogporten_type_once() -> None:
     types = [row.type for row in CATALOG]
-    assert len(types) == 23
-    assert len(set(types)) == 23
+    assert len(set(types)) == len(types)
     assert all(re.fullmatch(r"dialogporten\.dialog\.[a-z.\-]+\.v1", t) for t in types)
     assert NOT_IN_SEED <= set(types)
 
 
-def test_catalog_matches_the_seed_tables() -> None:
+def test_catalog_covers_the_seed_tables() -> None:
     if not SEED.exists():
         pytest.skip(f"seed document not present at {SEED} (only beside the team's checkout)")
     seed_types = set(re.findall(r"`(dialogporten\.[a-z.\-]+\.v1)`", SEED.read_text(encoding="utf-8")))
-    assert len(seed_types) == 21
-    assert {row.type for row in CATALOG} == seed_types | NOT_IN_SEED
+    assert len(seed_types) == 21  # the seed document's own tables, not the catalog
+    # Every type the seed lists is routed; the catalog may know more (newer Dialogporten types).
+    assert seed_types | NOT_IN_SEED <= {row.type for row in CATALOG}
 
 
 @pytest.mark.parametrize("row", CATALOG, ids=lambda r: r.type)

@@ -15,7 +15,7 @@ from shared.settings import DECLARED
 
 def test_readme_tables_are_fresh() -> None:
     text = docs.README.read_text(encoding="utf-8")
-    assert docs.render(text) == text, "README.md's generated tables are stale: run `python -m devtools.docs`"
+    assert docs.render(text) == text, "README.md's generated tables are stale: run `make catalog`"
 
 
 def test_readme_names_every_type_queue_and_setting() -> None:
