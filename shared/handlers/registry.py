@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from shared.settings import Settings
     from shared.storage import StorageClients
 
-__all__ = ["Handler", "HandlerContext", "discover", "handlers_for", "handles", "invoke", "registered", "unregister"]
+__all__ = ["Handler", "HandlerContext", "discover", "handlers_for", "handles", "invoke", "unregister"]
 
 Handler = Callable[..., None]
 F = TypeVar("F", bound=Callable[..., None])
@@ -99,10 +99,6 @@ def invoke(fn: Handler, event: Any, ctx: HandlerContext) -> None:
         fn(event, ctx)
     else:
         fn(event)
-
-
-def registered() -> list[tuple[type[BaseModel], Handler]]:
-    return list(_REGISTRY)
 
 
 def unregister(fn: Handler) -> None:

@@ -39,7 +39,7 @@ def test_every_type_end_to_end_reaches_its_typed_handler_and_the_dialog_row(
     seen = {r["id"]: r for r in recorded(workdir)}
     assert len(recorded(workdir)) == len(events)
     for row, event in zip(CATALOG, events, strict=True):
-        assert seen[event["id"]]["model"] == row.model
+        assert seen[event["id"]]["model"] == row.model_name
         assert seen[event["id"]]["dialog_id"] == dialog_id
         if "activityId" in event["data"]:
             assert seen[event["id"]]["activity_id"] == event["data"]["activityId"]
