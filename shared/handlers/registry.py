@@ -26,7 +26,7 @@ import inspect
 import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -34,10 +34,10 @@ if TYPE_CHECKING:
     from shared.settings import Settings
     from shared.storage import StorageClients
 
-__all__ = ["Handler", "HandlerContext", "discover", "handlers_for", "handles", "invoke", "unregister"]
+__all__ = ["Handler", "HandlerContext", "Registration", "discover", "handlers_for", "handles", "invoke", "unregister"]
 
-Handler = Callable[..., None]
-F = TypeVar("F", bound=Callable[..., None])
+Handler = Callable[..., object]
+M = TypeVar("M", bound=BaseModel)
 
 _REGISTRY: Final[list[tuple[type[BaseModel], Handler]]] = []
 _WANTS_CONTEXT: Final[dict[Handler, bool]] = {}
@@ -66,22 +66,40 @@ def _wants_context(fn: Handler) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-def handles(*models: type[BaseModel]) -> Callable[[F], F]:
-    """Register the decorated function as a handler of ``models`` (and their subclasses)."""
-    if not models:
-        raise TypeError("@handles needs at least one event model, e.g. @handles(DialogCreated)")
-    for model in models:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise TypeError(f"@handles takes event model classes, got {model!r}")
+class Registration(Generic[M]):
+    """What ``@handles(...)`` returns: a decorator typed by the models it registers for.
 
-    def register(fn: F) -> F:
+    Like the parser overloads of Powertools for AWS Lambda, the types carry the
+    contract: the handler must accept the event model (for several models, their
+    closest common base, which is what mypy infers for ``M``), with or without a
+    :class:`HandlerContext`. mypy rejects ``@handles(DialogCreated)`` on a
+    function that takes an ``ActivityEvent``.
+    """
+
+    __slots__ = ("_models",)
+
+    def __init__(self, models: tuple[type[M], ...]) -> None:
+        self._models = models
+
+    @overload
+    def __call__(self, fn: Callable[[M], object], /) -> Callable[[M], object]: ...
+    @overload
+    def __call__(self, fn: Callable[[M, HandlerContext], object], /) -> Callable[[M, HandlerContext], object]: ...
+    def __call__(self, fn: Handler, /) -> Handler:
         _WANTS_CONTEXT[fn] = _wants_context(fn)
-        for model in models:
+        for model in self._models:
             if (model, fn) not in _REGISTRY:
                 _REGISTRY.append((model, fn))
         return fn
 
-    return register
+
+def handles(model: type[M], /, *more: type[M]) -> Registration[M]:
+    """Register the decorated function as a handler of the given models (and their subclasses)."""
+    models = (model, *more)
+    for each in models:
+        if not (isinstance(each, type) and issubclass(each, BaseModel)):
+            raise TypeError(f"@handles takes event model classes, got {each!r}")
+    return Registration(models)
 
 
 def handlers_for(model: type[BaseModel]) -> list[Handler]:
