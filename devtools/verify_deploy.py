@@ -144,7 +144,8 @@ class Expected:
         storage = export_catalog.build()
         return Expected(
             functions=frozenset(functions.names),
-            trigger_queues=frozenset([row.queue for row in catalog.CATALOG] + [catalog.UNROUTED_QUEUE]),
+            # The parking queue has no trigger on purpose: parked events wait there for an operator.
+            trigger_queues=frozenset(row.queue for row in catalog.CATALOG),
             queues=frozenset(storage["queues"]),
             tables=frozenset(storage["tables"]),
             containers=frozenset(storage["containers"].values()),

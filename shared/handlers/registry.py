@@ -39,7 +39,7 @@ import inspect
 import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -50,17 +50,17 @@ if TYPE_CHECKING:
 __all__ = [
     "Handler",
     "HandlerContext",
+    "Registration",
     "discover",
     "handlers_for",
     "handles",
     "has_effects",
     "invoke",
-    "registered",
     "unregister",
 ]
 
 Handler = Callable[..., object]
-F = TypeVar("F", bound=Callable[..., object])
+M = TypeVar("M", bound=BaseModel)
 
 _REGISTRY: Final[list[tuple[type[BaseModel], Handler]]] = []
 _WANTS_CONTEXT: Final[dict[Handler, bool]] = {}
@@ -90,30 +90,49 @@ def _wants_context(fn: Handler) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-def handles(*models: type[BaseModel], effects: bool = True) -> Callable[[F], F]:
-    """Register the decorated function as a handler of ``models`` (and their subclasses).
+class Registration(Generic[M]):
+    """What ``@handles(...)`` returns: a decorator typed by the models it registers for.
 
-    ``effects=False`` declares that it has no outside effects, so it needs no idempotency claim
-    (see the module doc).
+    Like the parser overloads of Powertools for AWS Lambda, the types carry the
+    contract: the handler must accept the event model (for several models, their
+    closest common base, which is what mypy infers for ``M``), with or without a
+    :class:`HandlerContext`. mypy rejects ``@handles(DialogCreated)`` on a
+    function that takes an ``ActivityEvent``.
     """
-    if not models:
-        raise TypeError("@handles needs at least one event model, e.g. @handles(DialogCreated)")
-    for model in models:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise TypeError(f"@handles takes event model classes, got {model!r}")
 
-    def register(fn: F) -> F:
+    __slots__ = ("_effects", "_models")
+
+    def __init__(self, models: tuple[type[M], ...], effects: bool = True) -> None:
+        self._models = models
+        self._effects = effects
+
+    @overload
+    def __call__(self, fn: Callable[[M], object], /) -> Callable[[M], object]: ...
+    @overload
+    def __call__(self, fn: Callable[[M, HandlerContext], object], /) -> Callable[[M, HandlerContext], object]: ...
+    def __call__(self, fn: Handler, /) -> Handler:
         _WANTS_CONTEXT[fn] = _wants_context(fn)
-        if effects:
+        if self._effects:
             _EFFECT_FREE.discard(fn)
         else:
             _EFFECT_FREE.add(fn)
-        for model in models:
+        for model in self._models:
             if (model, fn) not in _REGISTRY:
                 _REGISTRY.append((model, fn))
         return fn
 
-    return register
+
+def handles(model: type[M], /, *more: type[M], effects: bool = True) -> Registration[M]:
+    """Register the decorated function as a handler of the given models (and their subclasses).
+
+    ``effects=False`` declares that it has no outside effects, so it needs no idempotency claim
+    (see the module doc).
+    """
+    models = (model, *more)
+    for each in models:
+        if not (isinstance(each, type) and issubclass(each, BaseModel)):
+            raise TypeError(f"@handles takes event model classes, got {each!r}")
+    return Registration(models, effects)
 
 
 def handlers_for(model: type[BaseModel]) -> list[Handler]:
@@ -135,10 +154,6 @@ def invoke(fn: Handler, event: Any, ctx: HandlerContext) -> object:
     if _WANTS_CONTEXT.get(fn, False):
         return fn(event, ctx)
     return fn(event)
-
-
-def registered() -> list[tuple[type[BaseModel], Handler]]:
-    return list(_REGISTRY)
 
 
 def unregister(fn: Handler) -> None:

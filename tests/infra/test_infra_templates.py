@@ -656,8 +656,16 @@ def test_alert_fires_on_the_hosts_own_poison_line() -> None:
 
 
 def test_alert_fires_on_a_line_cut_by_application_insights() -> None:
-    """A 40,000-character id makes a line longer than a trace may be: the outcome is still read."""
-    line = _line(logs.PROCESS, "poisoned", event_id="x" * 40_000, queue="dialogporten-dialog-seen-v1")
+    """A line longer than a trace may be is cut: the outcome is still read.
+
+    The app's own lines are bounded well below the limit (``shared.logs``; ``tests/unit/test_logs.py``),
+    so the over-long line is built by hand, as an unbounded writer (an older release) would write it.
+    """
+    assert len(_line(logs.PROCESS, "poisoned", event_id="x" * 40_000)) < TRACE_MESSAGE_LIMIT
+    line = (
+        'dialogporten.process {"outcome":"poisoned","event_id":"' + "x" * 40_000
+        + '","queue":"dialogporten-dialog-seen-v1","dequeue_count":5}'
+    )  # fmt: skip
     assert len(line) > TRACE_MESSAGE_LIMIT
     with pytest.raises(json.JSONDecodeError):
         json.loads(line[:TRACE_MESSAGE_LIMIT].split(" ", 1)[1])  # what parse_json would have faced
