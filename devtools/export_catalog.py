@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", type=Path, default=CATALOG_JSON, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.provision:
+        from shared.devstorage import expand_connection_string
         from shared.settings import STORAGE_CONNECTION
-        from shared.storage import expand_connection_string
 
         provision(expand_connection_string(os.environ.get(STORAGE_CONNECTION, "UseDevelopmentStorage=true")))
         print("created what infra/catalog.json lists (queues, tables, container), where missing")

@@ -50,7 +50,7 @@ _NONCHARACTERS: Final = "\ufdd0-\ufdef" + "".join(
 _DISALLOWED_CHARS: Final = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTERS}]")
 #: Lengths no real event comes near (Dialogporten's ids are 36-character GUIDs, its
 #: sources about 150 characters), low enough that a claim check, which repeats the
-#: summary attributes, always fits one queue message (see ``shared/outbox.py``).
+#: summary attributes, always fits one queue message (see ``shared/sink.py``).
 MAX_ATTRIBUTE_CHARS: Final = 1024
 #: ``source`` and ``dataschema`` are URIs (ASCII only): a longer bound costs little.
 MAX_URI_CHARS: Final = 4096

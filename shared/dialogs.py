@@ -67,7 +67,8 @@ from azure.core.exceptions import ResourceExistsError
 from shared import logs
 from shared.catalog import Family
 from shared.events import ActivityEvent, DialogportenEvent, TransmissionEvent
-from shared.idempotency import ensure_table, event_key, record_key
+from shared.idempotency import event_key
+from shared.tables import ensure_table, record_key
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient

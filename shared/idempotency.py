@@ -47,7 +47,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 import time
 import uuid
 import weakref
@@ -66,11 +65,14 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import UpdateMode
 
+from shared import tables
 from shared.errors import TransientError
-from shared.storage import table_client
+from shared.tables import ensure_table, record_key
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
+
+    from shared.settings import Settings
 
 __all__ = [
     "COMPLETED",
@@ -82,16 +84,14 @@ __all__ = [
     "ClaimLost",
     "IdempotencyError",
     "IdempotencyStore",
-    "ensure_table",
     "event_key",
+    "forget_tables",
 ]
 
 IDEMPOTENCY_TABLE: Final = "idempotency"
 INPROGRESS: Final = "INPROGRESS"
 COMPLETED: Final = "COMPLETED"
 _ROW: Final = ""
-#: Keys may not hold / \ # ? or control characters and are at most 1 KiB.
-_SAFE_KEY = re.compile(r"[A-Za-z0-9._:@=+-]{1,200}")
 
 
 class IdempotencyError(Exception):
@@ -128,21 +128,9 @@ class Claim:
     """The token this claim wrote on the record: how a lost response is told from a rival's write."""
 
 
-_ENSURED: Final[weakref.WeakKeyDictionary[Any, set[str]]] = weakref.WeakKeyDictionary()
-
-
-def ensure_table(tables: TableServiceClient, name: str) -> TableClient:
-    """The table client, creating the table on first use per process (Bicep creates it in Azure)."""
-    done = _ENSURED.setdefault(tables, set())
-    if name not in done:
-        tables.create_table_if_not_exists(name)
-        done.add(name)
-    return table_client(tables, name)
-
-
 def forget_tables() -> None:
-    """Forget which tables exist (tests delete them between cases)."""
-    _ENSURED.clear()
+    """Forget which tables exist and what was read of them (tests delete them between cases)."""
+    tables.forget_tables()
     _KEYED_SINCE.clear()
 
 
@@ -152,13 +140,6 @@ KEYED_SINCE_ROW: Final = "$keyed-on-source-and-id"
 #: Margin for older instances still writing during a deployment's overlap.
 _LEGACY_MARGIN: Final = timedelta(days=1)
 _KEYED_SINCE: Final[weakref.WeakKeyDictionary[Any, dict[str, datetime]]] = weakref.WeakKeyDictionary()
-
-
-def record_key(key: str) -> str:
-    """``key`` as a table key: itself when it is safe as one, else its SHA-256."""
-    if _SAFE_KEY.fullmatch(key):
-        return key
-    return "sha256-" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def event_key(source: str, event_id: str) -> str:
@@ -197,6 +178,15 @@ class IdempotencyStore:
         self.claim_timeout = timedelta(seconds=claim_timeout_seconds)
         self.retention = timedelta(seconds=retention_seconds)
         self._clock = clock
+
+    @classmethod
+    def from_settings(cls, tables: TableServiceClient, cfg: Settings) -> IdempotencyStore:
+        """The store as the app runs it: claim timeout and retention from the app's settings (the one place)."""
+        return cls(
+            tables,
+            claim_timeout_seconds=cfg.idempotency_claim_timeout_seconds,
+            retention_seconds=cfg.idempotency_retention_seconds,
+        )
 
     @property
     def table(self) -> TableClient:

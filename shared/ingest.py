@@ -8,7 +8,7 @@ unknown) -> allow-lists -> route (catalog) -> enqueue through an
 The HTTP binding and the JSON format are seams of their own, as in the
 CloudEvents SDK; this module keeps the steps and their order. Nothing here
 imports ``azure.functions`` or a storage SDK: the Functions adapter
-(``shared/functions/webhook.py``) and the storage adapter (``shared/outbox.py``)
+(``shared/functions/webhook.py``) and the storage adapter (``shared/sink.py``)
 are passed in, so the tests, the local runner and the real host all run this
 very code.
 """

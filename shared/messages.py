@@ -95,7 +95,7 @@ def resolve_claim_check(obj: dict[str, Any], fetch_blob: Callable[[str, str], by
 
 
 def claim_check_blob(reference: Any) -> str:
-    """The blob a claim check names, if it is one the outbox could have written; else :class:`MessageError`.
+    """The blob a claim check names, if it is one the sink could have written; else :class:`MessageError`.
 
     The container is fixed in code: a reference naming another one is refused, not followed.
     """
@@ -109,7 +109,7 @@ def claim_check_blob(reference: Any) -> str:
         raise MessageError("malformed claim check: no blob name")
     match = _CLAIM_CHECK_BLOB.fullmatch(blob)
     if match is None or match["queue"] not in _CLAIM_CHECK_QUEUES:
-        raise MessageError(f"claim check blob name {blob[:200]!r} is not one the outbox writes (<queue>/<uuid>.json)")
+        raise MessageError(f"claim check blob name {blob[:200]!r} is not one the sink writes (<queue>/<uuid>.json)")
     return blob
 
 

@@ -3,7 +3,7 @@
 ``process_message(body, queue=..., dequeue_count=...)``:
 
 1. decode the message (a claim check is resolved from its blob in the fixed
-   claim-check container; only blob names the outbox writes are read; the
+   claim-check container; only blob names the sink writes are read; the
    blob is kept, since the queue may deliver the same message again, and the
    storage account's lifecycle rule deletes it after ``claimCheckRetentionDays``);
 2. turn it into the typed event of the queue's type (:mod:`shared.events`);
@@ -44,14 +44,10 @@ each (``dialogporten.process {"outcome":...}``, :class:`~shared.logs.Outcome`):
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Final
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -61,6 +57,7 @@ from shared.catalog import BY_QUEUE, poison_queue_for
 from shared.errors import PermanentError
 from shared.events import DialogportenEvent, EventError, parse_event
 from shared.handlers.registry import HandlerContext
+from shared.hostconfig import QueueSettings, host_queue_settings
 from shared.idempotency import AlreadyCompleted, AlreadyInProgress, ClaimLost, IdempotencyStore, event_key
 from shared.logs import Outcome
 from shared.messages import MessageError, decode_message, resolve_claim_check, summary
@@ -81,43 +78,6 @@ HANDLED: Final = Outcome.HANDLED
 DUPLICATE: Final = Outcome.DUPLICATE
 RETRY: Final = Outcome.RETRY
 POISONED: Final = Outcome.POISONED
-
-HOST_JSON: Final = Path(__file__).resolve().parent.parent / "host.json"
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSettings:
-    """The queue trigger settings of host.json that processing must agree with."""
-
-    max_dequeue_count: int = 5
-    visibility_timeout_seconds: float = 30.0
-
-
-def _timespan_seconds(value: str) -> float:
-    """``hh:mm:ss`` (as host.json writes timespans) -> seconds."""
-    parts = [float(p) for p in value.split(":")]
-    seconds = 0.0
-    for part in parts:
-        seconds = seconds * 60 + part
-    return seconds
-
-
-def read_queue_settings(path: Path) -> QueueSettings:
-    defaults = QueueSettings()
-    try:
-        queues = json.loads(path.read_text(encoding="utf-8")).get("extensions", {}).get("queues", {})
-    except (OSError, ValueError):
-        return defaults
-    return QueueSettings(
-        max_dequeue_count=int(queues.get("maxDequeueCount", defaults.max_dequeue_count)),
-        visibility_timeout_seconds=_timespan_seconds(str(queues.get("visibilityTimeout", "00:00:30"))),
-    )
-
-
-@lru_cache(maxsize=1)
-def host_queue_settings() -> QueueSettings:
-    """host.json's queue settings, read once per process."""
-    return read_queue_settings(HOST_JSON)
 
 
 def _fetch_blob(clients: StorageClients) -> Any:
@@ -217,11 +177,7 @@ def _process(
         log(outcome)
         return outcome
 
-    store = IdempotencyStore(
-        clients.tables,
-        claim_timeout_seconds=cfg.idempotency_claim_timeout_seconds,
-        retention_seconds=cfg.idempotency_retention_seconds,
-    )
+    store = IdempotencyStore.from_settings(clients.tables, cfg)
     try:
         claim = store.claim(
             event_key(event.source, event.id),

@@ -30,29 +30,13 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from shared import settings as settings_module
+from shared.devstorage import expand_connection_string
 from shared.settings import Settings, StorageSettings
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
     from azure.storage.blob import BlobServiceClient
     from azure.storage.queue import QueueClient, QueueServiceClient
-
-#: The Functions host and Azure SDKs understand this shorthand differently: the
-#: SDKs need it spelled out. These are Azurite's public, documented dev values.
-AZURITE_ACCOUNT: Final = "devstoreaccount1"
-AZURITE_KEY: Final = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def azurite_connection_string(
-    host: str = "127.0.0.1", blob: int = 10000, queue: int = 10001, table: int = 10002
-) -> str:
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint=http://{host}:{blob}/{AZURITE_ACCOUNT};"
-        f"QueueEndpoint=http://{host}:{queue}/{AZURITE_ACCOUNT};"
-        f"TableEndpoint=http://{host}:{table}/{AZURITE_ACCOUNT};"
-    )
-
 
 #: Connections kept per client: the host runs batchSize + newBatchThreshold (16 + 8) queue
 #: invocations at once, and the webhook sends a batch 8 at a time; requests' default of 10
@@ -103,13 +87,6 @@ def _table_options() -> dict[str, Any]:
     # Only the queue functions and the dialog API use tables: no 45 s caller to answer, so a
     # loaded storage account gets more time before a request is given up.
     return {"retry_total": 3, "connection_timeout": 5, "read_timeout": 20}
-
-
-def expand_connection_string(connection_string: str) -> str:
-    """Spell out `UseDevelopmentStorage=true`, which the host understands and the SDKs do not."""
-    if connection_string.replace(" ", "").lower().rstrip(";") == "usedevelopmentstorage=true":
-        return azurite_connection_string()
-    return connection_string
 
 
 def _credential(storage: StorageSettings) -> Any:

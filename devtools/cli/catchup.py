@@ -66,10 +66,10 @@ def catch_up(
     context: Context = ctx.obj
     cutoff = parse_time(since)
     cursor = "0" if cutoff else since
-    from shared.outbox import QueueOutbox
+    from shared.sink import QueueSink
 
     cfg = context.app_settings
-    sink = QueueOutbox(context.storage)
+    sink = QueueSink(context.storage)
     policy = Policy(cfg.allowed_resources, cfg.allowed_source_hosts)
     params = [("resource", resource), ("after", cursor), ("size", str(size))] + [("type", t) for t in types or []]
     url: str | None = f"{context.platform}{EVENTS}?{urlencode(params)}"

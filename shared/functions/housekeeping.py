@@ -35,12 +35,7 @@ HOUSEKEEPING: Final = "dialogporten.housekeeping"
 def purge() -> int:
     from shared.idempotency import IdempotencyStore  # on first use: indexing needs no table SDK
 
-    cfg = settings.current()
-    store = IdempotencyStore(
-        storage.current().tables,
-        claim_timeout_seconds=cfg.idempotency_claim_timeout_seconds,
-        retention_seconds=cfg.idempotency_retention_seconds,
-    )
+    store = IdempotencyStore.from_settings(storage.current().tables, settings.current())
     removed = store.purge_expired(max_seconds=MAX_SECONDS)
     logs.log_event(HOUSEKEEPING, logs.Outcome.PURGED, logging.INFO, purged_idempotency_records=removed)
     return removed

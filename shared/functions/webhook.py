@@ -12,7 +12,7 @@ from shared import settings, storage
 from shared.ingest import Policy, WebhookRequest, handle
 
 if TYPE_CHECKING:
-    from shared.outbox import QueueOutbox
+    from shared.sink import QueueSink
 
 bp = func.Blueprint()
 
@@ -22,10 +22,10 @@ _METHODS = ["POST", "OPTIONS", "GET", "PUT", "PATCH", "DELETE", "HEAD"]
 
 
 @lru_cache(maxsize=1)
-def _outbox() -> QueueOutbox:
-    from shared.outbox import QueueOutbox  # the storage SDKs load with the first event, not at indexing
+def _sink() -> QueueSink:
+    from shared.sink import QueueSink  # the storage SDKs load with the first event, not at indexing
 
-    return QueueOutbox(storage.current())
+    return QueueSink(storage.current())
 
 
 @lru_cache(maxsize=1)
@@ -38,7 +38,7 @@ def _policy() -> Policy:
 
 def reset() -> None:
     """Forget the per-process clients and settings (tests point them at another Azurite)."""
-    _outbox.cache_clear()
+    _sink.cache_clear()
     _policy.cache_clear()
 
 
@@ -51,5 +51,5 @@ def webhook(req: func.HttpRequest) -> func.HttpResponse:
         body=req.get_body(),
         url=req.url.split("?", 1)[0],  # never echo the function key back
     )
-    response = handle(request, _outbox(), _policy())
+    response = handle(request, _sink(), _policy())
     return func.HttpResponse(body=response.body, status_code=response.status, headers=response.headers)

@@ -31,7 +31,7 @@ from shared.handlers import activity, dialog, transmission
 from shared.handlers.registry import HandlerContext, discover, handlers_for, handles, has_effects, invoke
 
 #: Infrastructure of the package, not handlers.
-_NOT_HANDLERS = ("registry", "state")
+_NOT_HANDLERS = ("registry",)
 
 #: Every module of the package that was imported for its handlers.
 DISCOVERED: tuple[str, ...] = tuple(discover(__name__, __path__, skip=_NOT_HANDLERS))

@@ -16,12 +16,12 @@ to poison it now. A handler may take a second argument, the ``HandlerContext``.
 
 from __future__ import annotations
 
+from shared.dialogs import DialogStore
 from shared.events import ActivityEvent
 from shared.handlers.registry import HandlerContext, handles
-from shared.handlers.state import record_dialog_state
 
 
 @handles(ActivityEvent, effects=False)
 def keep_dialog_state(event: ActivityEvent, ctx: HandlerContext) -> bool:
     """Default: record the activity (last activity, count) on the dialog's row."""
-    return record_dialog_state(event, ctx)
+    return DialogStore(ctx.clients.tables).record(event)  # False: stored before (a duplicate)

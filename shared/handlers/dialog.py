@@ -17,12 +17,12 @@ and ``event.id``) for the rare claim that expires while a handler still runs.
 
 from __future__ import annotations
 
+from shared.dialogs import DialogStore
 from shared.events import DialogEvent
 from shared.handlers.registry import HandlerContext, handles
-from shared.handlers.state import record_dialog_state
 
 
 @handles(DialogEvent, effects=False)
 def keep_dialog_state(event: DialogEvent, ctx: HandlerContext) -> bool:
     """Default: keep the dialog's row in the ``dialogs`` table up to date."""
-    return record_dialog_state(event, ctx)
+    return DialogStore(ctx.clients.tables).record(event)  # False: stored before (a duplicate)

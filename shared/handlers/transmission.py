@@ -12,12 +12,12 @@ to poison it now. A handler may take a second argument, the ``HandlerContext``.
 
 from __future__ import annotations
 
+from shared.dialogs import DialogStore
 from shared.events import TransmissionEvent
 from shared.handlers.registry import HandlerContext, handles
-from shared.handlers.state import record_dialog_state
 
 
 @handles(TransmissionEvent, effects=False)
 def keep_dialog_state(event: TransmissionEvent, ctx: HandlerContext) -> bool:
     """Default: count the transmission on the dialog's row."""
-    return record_dialog_state(event, ctx)
+    return DialogStore(ctx.clients.tables).record(event)  # False: stored before (a duplicate)

@@ -19,9 +19,9 @@ from shared.idempotency import (
     AlreadyInProgress,
     ClaimLost,
     IdempotencyStore,
-    record_key,
 )
 from shared.storage import StorageClients
+from shared.tables import record_key
 
 pytestmark = pytest.mark.azurite
 

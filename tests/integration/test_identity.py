@@ -22,9 +22,10 @@ from shared.catalog import BY_TYPE
 from shared.dialogs import DIALOGS_TABLE, DialogStore
 from shared.events import DialogportenEvent, parse_event
 from shared.handlers import registry
-from shared.idempotency import IDEMPOTENCY_TABLE, IdempotencyStore, event_key, record_key
+from shared.idempotency import IDEMPOTENCY_TABLE, IdempotencyStore, event_key
 from shared.messages import serialize_event
 from shared.storage import StorageClients
+from shared.tables import record_key
 from tests.conftest import app_functions, load_fixture
 
 pytestmark = pytest.mark.azurite

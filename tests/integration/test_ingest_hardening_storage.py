@@ -1,4 +1,4 @@
-"""Hostile input against the real outbox on a real Azurite: no 5xx while storage is up, no debris when refused."""
+"""Hostile input against the real sink on a real Azurite: no 5xx while storage is up, no debris when refused."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from devtools.azurite import Azurite, free_port
 from devtools.samples import sample_event
 from shared import catalog, cloudevent, ingest, messages, settings, storage
 from shared.cloudevent import CloudEvent
+from shared.devstorage import azurite_connection_string
 from shared.functions import webhook as webhook_module
 from shared.ingest import Policy, WebhookRequest
-from shared.outbox import QueueOutbox
-from shared.storage import StorageClients, azurite_connection_string
+from shared.sink import QueueSink
+from shared.storage import StorageClients
 from tests.unit.test_ingest_properties import CONTENT_TYPES, HEADER_NAMES, bodies, mutated_events
 
 pytestmark = pytest.mark.azurite
@@ -60,21 +61,21 @@ def _large(event_type: str = "dialogporten.dialog.updated.v1", size: int = 60_00
     return event
 
 
-# ----------------------------------------------------------------------------- the outbox
+# ----------------------------------------------------------------------------- the sink
 
 
 def test_a_reference_the_queue_refuses_as_too_large_is_413_and_its_blob_is_deleted(clients: StorageClients) -> None:
     """Built past validation (a 70,000-character id): Azurite answers 413 for the claim check."""
     event = {**_large(), "id": "i" * 70_000}
     with pytest.raises(ingest.EventTooLarge):
-        QueueOutbox(clients).put("dialogporten-dialog-updated-v1", messages.serialize_event(event), CloudEvent(event))
+        QueueSink(clients).put("dialogporten-dialog-updated-v1", messages.serialize_event(event), CloudEvent(event))
     assert stored(clients) == (0, 0)
 
 
 def test_a_blob_whose_reference_could_not_be_sent_is_deleted(clients: StorageClients) -> None:
     event = _large()
     with pytest.raises(ingest.StorageUnavailable):  # the queue service refuses the name: not the sender's fault
-        QueueOutbox(clients).put("Not_A_Queue", messages.serialize_event(event), CloudEvent(event))
+        QueueSink(clients).put("Not_A_Queue", messages.serialize_event(event), CloudEvent(event))
     assert stored(clients) == (0, 0)
 
 
@@ -84,7 +85,7 @@ def test_a_blob_is_kept_when_the_queue_send_has_no_answer(azurite: Azurite, clie
     half = storage.build(settings.load({settings.STORAGE_CONNECTION: silent}))
     event = _large()
     with pytest.raises(ingest.StorageUnavailable):
-        QueueOutbox(half).put("dialogporten-dialog-updated-v1", messages.serialize_event(event), CloudEvent(event))
+        QueueSink(half).put("dialogporten-dialog-updated-v1", messages.serialize_event(event), CloudEvent(event))
     assert stored(clients) == (0, 1)
 
 
@@ -171,7 +172,7 @@ def test_never_a_5xx_while_storage_is_up_and_nothing_left_when_refused(
 ) -> None:
     headers = {**({"content-type": content_type} if content_type else {}), **{k.lower(): v for k, v in extra.items()}}
     before = stored(clients)
-    response = ingest.handle(WebhookRequest("POST", headers, body), QueueOutbox(clients), Policy())
+    response = ingest.handle(WebhookRequest("POST", headers, body), QueueSink(clients), Policy())
     after = stored(clients)
     assert response.status < 500, response.body
     if response.status >= 400:
@@ -185,7 +186,7 @@ def test_never_a_5xx_while_storage_is_up_and_nothing_left_when_refused(
 def test_the_property_reaches_both_claim_checks_and_refusals(clients: StorageClients) -> None:
     """The property above is only worth something if large accepted events do make blobs."""
     body = json.dumps(_large()).encode()
-    response = ingest.handle(WebhookRequest("POST", {"content-type": "application/json"}, body), QueueOutbox(clients),
+    response = ingest.handle(WebhookRequest("POST", {"content-type": "application/json"}, body), QueueSink(clients),
                              Policy())  # fmt: skip
     assert response.status == 200
     assert stored(clients) == (1, 1)

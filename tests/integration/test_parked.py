@@ -2,7 +2,7 @@
 
 They are parked by the webhook as it runs in production; an event of a type the
 catalog knows now is parked here as an older deployment, without that row,
-parked it (the outbox's own functions write it). Re-routed messages are then
+parked it (the sink's own functions write it). Re-routed messages are then
 processed by the very queue functions the host runs.
 """
 
@@ -54,7 +54,7 @@ def post(event: dict[str, Any]) -> func.HttpResponse:
 
 
 def park_as_an_older_deployment(clients: StorageClients, event: dict[str, Any], *, big: bool = False) -> str:
-    """Put ``event`` on the parking queue as the outbox does (a claim check when ``big``); returns the raw body."""
+    """Put ``event`` on the parking queue as the sink does (a claim check when ``big``); returns the raw body."""
     body = messages.serialize_event(event)
     if big:
         name = messages.claim_check_blob_name(catalog.UNROUTED_QUEUE)

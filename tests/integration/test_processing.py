@@ -391,7 +391,7 @@ def _forged_claim_checks() -> list[tuple[str, dict[str, Any]]]:
 @pytest.mark.parametrize(
     ("reference"), [c[1] for c in _forged_claim_checks()], ids=[c[0] for c in _forged_claim_checks()]
 )
-def test_a_claim_check_naming_anything_but_a_blob_the_outbox_writes_is_poisoned_unread(
+def test_a_claim_check_naming_anything_but_a_blob_the_sink_writes_is_poisoned_unread(
     reference: Any, env: StorageClients, recorder: Recorder, process_logs: Callable[[], list[dict[str, Any]]]
 ) -> None:
     # The secret the forged reference points at really exists in the account.

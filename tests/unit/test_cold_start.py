@@ -25,7 +25,7 @@ def test_importing_function_app_loads_no_storage_sdk_and_no_models() -> None:
 def test_the_first_webhook_call_loads_the_queue_sdk_but_not_the_handler_side() -> None:
     code = (
         "import os; os.environ['AzureWebJobsStorage']='UseDevelopmentStorage=true'; "
-        "import function_app; from shared.functions import webhook; webhook._outbox()"
+        "import function_app; from shared.functions import webhook; webhook._sink()"
     )
     loaded = _loaded_after(code)
     assert "azure.storage.queue" in loaded

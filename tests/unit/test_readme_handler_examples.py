@@ -10,7 +10,7 @@ import pytest
 
 from devtools import docs
 from devtools.samples import sample_event
-from shared import settings, storage
+from shared import devstorage, settings, storage
 from shared.errors import CannotSucceed, PermanentError
 from shared.events import parse_event
 from shared.handlers import registry
@@ -45,7 +45,7 @@ def test_the_context_example_is_registered_to_receive_the_context() -> None:
     try:
         event = parse_event(sample_event("dialogporten.dialog.transmission.created.v1"))
         assert handler in registry.handlers_for(type(event))
-        cfg = settings.load({settings.STORAGE_CONNECTION: storage.azurite_connection_string()})
+        cfg = settings.load({settings.STORAGE_CONNECTION: devstorage.azurite_connection_string()})
         ctx = HandlerContext(storage.build(cfg), cfg, "dialogporten-dialog-transmission-created-v1", 1)
         registry.invoke(handler, event, ctx)  # builds a table client from ctx; no I/O until used
         with pytest.raises(TypeError):

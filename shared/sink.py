@@ -28,7 +28,7 @@ from shared.problems import clip
 from shared.storage import NEVER_EXPIRE, StorageClients, send_creating_queue
 
 
-class QueueOutbox:
+class QueueSink:
     """An :class:`~shared.ingest.EventSink` on Azure Storage. One per process; thread-safe."""
 
     def __init__(self, clients: StorageClients) -> None:

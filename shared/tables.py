@@ -1,0 +1,41 @@
+"""Table Storage helpers shared by the stores (idempotency records, dialog rows): tables and keys."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import weakref
+from typing import TYPE_CHECKING, Any, Final
+
+from shared.storage import table_client
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableServiceClient
+
+__all__ = ["ensure_table", "forget_tables", "record_key"]
+
+#: Keys may not hold / \ # ? or control characters and are at most 1 KiB.
+_SAFE_KEY = re.compile(r"[A-Za-z0-9._:@=+-]{1,200}")
+
+_ENSURED: Final[weakref.WeakKeyDictionary[Any, set[str]]] = weakref.WeakKeyDictionary()
+
+
+def ensure_table(tables: TableServiceClient, name: str) -> TableClient:
+    """The table client, creating the table on first use per process (Bicep creates it in Azure)."""
+    done = _ENSURED.setdefault(tables, set())
+    if name not in done:
+        tables.create_table_if_not_exists(name)
+        done.add(name)
+    return table_client(tables, name)
+
+
+def forget_tables() -> None:
+    """Forget which tables exist (tests delete them between cases)."""
+    _ENSURED.clear()
+
+
+def record_key(key: str) -> str:
+    """``key`` as a table key: itself when it is safe as one, else its SHA-256."""
+    if _SAFE_KEY.fullmatch(key):
+        return key
+    return "sha256-" + hashlib.sha256(key.encode("utf-8")).hexdigest()
