@@ -174,7 +174,7 @@ UNDOCUMENTED: Final = {410: "ProblemDetails"}
 
 
 def validate_answer(
-    document: dict[str, Any], route: str, method: str, status: int, content_type: str | None, body: bytes
+    document: dict[str, Any], route: str, method: str, *, status: int, content_type: str | None, body: bytes
 ) -> None:
     """Raise ``ValueError`` unless this answer is one the document describes for ``method route``."""
     from openapi_schema_validator import OAS30Validator  # a dev dependency: tests and the fake only

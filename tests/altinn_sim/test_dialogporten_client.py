@@ -29,7 +29,9 @@ def every_answer_matches_the_openapi_document(sim: Simulator) -> Iterator[None]:
     yield
     document = schema.pinned()
     for route, answer in sim.dialogporten.responses:
-        schema.validate_answer(document, route, "GET", answer.status, answer.content_type, answer.body)
+        schema.validate_answer(
+            document, route, "GET", status=answer.status, content_type=answer.content_type, body=answer.body
+        )
 
 
 def tokens(sim: Simulator, scope: str = dp.SCOPE, margin: float = mp.DEFAULT_REFRESH_MARGIN) -> mp.MaskinportenClient:
@@ -45,10 +47,12 @@ def test_a_dialog_is_fetched_and_typed(sim: Simulator) -> None:
     sim.dialogporten.put(raw)
     dialog = client(sim).get_dialog(raw["id"])
     assert isinstance(dialog, dp.Dialog)
-    assert dialog.id == uuid.UUID(raw["id"]) and dialog.revision == uuid.UUID(raw["revision"])
+    assert dialog.id == uuid.UUID(raw["id"])
+    assert dialog.revision == uuid.UUID(raw["revision"])
     assert dialog.status is dp.DialogStatus.REQUIRES_ATTENTION
     assert dialog.service_resource == raw["serviceResource"]
-    assert dialog.activities is not None and dialog.activities[0].type is dp.ActivityType.DIALOG_CREATED
+    assert dialog.activities is not None
+    assert dialog.activities[0].type is dp.ActivityType.DIALOG_CREATED
     assert dialog.model_extra == {"hasUnopenedContent": False, "isApiOnly": False}  # unknown fields are kept
     assert not dialog.deleted
 
@@ -57,10 +61,12 @@ def test_a_deleted_dialog_is_given_as_such_with_deleted_at_or_410(sim: Simulator
     raw = sample_dialog(deleted_at=datetime.now(UTC))
     sim.dialogporten.put(raw)
     fetched = client(sim).get_dialog(raw["id"])
-    assert isinstance(fetched, dp.Dialog) and fetched.deleted  # the service-owner GET returns it with deletedAt
+    assert isinstance(fetched, dp.Dialog)
+    assert fetched.deleted
     sim.dialogporten.gone_when_deleted = True
     gone = client(sim).get_dialog(raw["id"])
-    assert gone == dp.DeletedDialog(raw["id"]) and gone.deleted
+    assert gone == dp.DeletedDialog(raw["id"])
+    assert gone.deleted
 
 
 def test_404_before_visible_from_says_until_when_and_the_dialog_is_there_at_expires(sim: Simulator) -> None:
@@ -114,7 +120,9 @@ def test_a_token_the_server_no_longer_takes_is_refreshed_once() -> None:
         assert sim.tokens.issued == 2  # one fresh token after the 401
         assert [a.status for _, a in sim.dialogporten.responses] == [200, 401, 200]
         for route, answer in sim.dialogporten.responses:
-            schema.validate_answer(schema.pinned(), route, "GET", answer.status, answer.content_type, answer.body)
+            schema.validate_answer(
+                schema.pinned(), route, "GET", status=answer.status, content_type=answer.content_type, body=answer.body
+            )
 
 
 def test_a_second_401_is_permanent_after_exactly_one_refresh(sim: Simulator) -> None:
@@ -124,7 +132,8 @@ def test_a_second_401_is_permanent_after_exactly_one_refresh(sim: Simulator) -> 
     with pytest.raises(dp.DialogportenRefused) as refused:
         wrong_scope.get_dialog(raw["id"])
     assert refused.value.status == 401
-    assert sim.tokens.issued == 2 and sim.dialogporten.requests == 2
+    assert sim.tokens.issued == 2
+    assert sim.dialogporten.requests == 2
 
 
 def test_other_4xx_are_permanent_with_the_reason(sim: Simulator) -> None:
@@ -137,7 +146,8 @@ def test_other_4xx_are_permanent_with_the_reason(sim: Simulator) -> None:
     missing = str(uuid.uuid4())
     with pytest.raises(dp.DialogportenRefused) as not_found:
         dialogs.get_dialog(missing)
-    assert not_found.value.status == 404 and "not found" in str(not_found.value)
+    assert not_found.value.status == 404
+    assert "not found" in str(not_found.value)
     with pytest.raises(dp.DialogportenRefused):
         dialogs.get_dialog("not-a-uuid")
 
@@ -162,7 +172,8 @@ def test_16_workers_share_one_token_request(sim: Simulator) -> None:
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert len(results) == 16 and all(isinstance(r, dp.Dialog) for r in results)
+    assert len(results) == 16
+    assert all(isinstance(r, dp.Dialog) for r in results)
     assert {str(r.id) for r in results if isinstance(r, dp.Dialog)} == {raw["id"] for raw in raws}
     assert sim.tokens.issued == 1
 

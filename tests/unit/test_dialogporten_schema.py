@@ -10,6 +10,7 @@ import pytest
 
 from devtools import dialogporten_schema as schema
 from devtools.altinn_sim.dialogporten import sample_dialog
+from devtools.azurite import ROOT
 from shared import dialogporten as dp
 
 DIALOG = "V1ServiceOwnerDialogsQueriesGet_Dialog"
@@ -22,7 +23,7 @@ def document() -> dict[str, Any]:
 
 
 def test_the_package_is_pinned_exactly_in_package_json() -> None:
-    pins = json.loads((schema.ROOT / "package.json").read_text())["devDependencies"]
+    pins = json.loads((ROOT / "package.json").read_text())["devDependencies"]
     assert pins[schema.PACKAGE].replace(".", "").isdigit()  # an exact version, no range
     installed = json.loads((schema.SCHEMA_PATH.parent / "package.json").read_text())["version"]
     assert installed == pins[schema.PACKAGE]
@@ -55,14 +56,19 @@ def test_list_items_of_another_schema_are_drift(document: dict[str, Any]) -> Non
     props = document["components"]["schemas"][DIALOG]["properties"]
     props["activities"]["items"] = {"$ref": "#/components/schemas/V1ServiceOwnerDialogsQueriesGet_DialogSeenLog"}
     (problem,) = schema.check(document)
-    assert "Dialog.activities" in problem and "items" in problem
+    assert "Dialog.activities" in problem
+    assert "items" in problem
 
 
 def test_the_sample_dialog_is_a_valid_200_and_unknown_values_are_kept() -> None:
     raw = sample_dialog()
-    schema.validate_answer(schema.pinned(), ROUTE, "GET", 200, "application/json", json.dumps(raw).encode())
+    schema.validate_answer(
+        schema.pinned(), ROUTE, "GET", status=200, content_type="application/json", body=json.dumps(raw).encode()
+    )
     dialog = dp.Dialog.model_validate({**raw, "status": "Archived", "somethingNew": 1})
-    assert dialog.status == "Archived" and dialog.model_extra is not None and dialog.model_extra["somethingNew"] == 1
+    assert dialog.status == "Archived"
+    assert dialog.model_extra is not None
+    assert dialog.model_extra["somethingNew"] == 1
 
 
 @pytest.mark.parametrize(
@@ -79,4 +85,4 @@ def test_the_sample_dialog_is_a_valid_200_and_unknown_values_are_kept() -> None:
 def test_answers_outside_the_document_are_refused(status: int, ctype: str | None, body: Any, fragment: str) -> None:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     with pytest.raises(ValueError, match=fragment):
-        schema.validate_answer(schema.pinned(), ROUTE, "GET", status, ctype, raw)
+        schema.validate_answer(schema.pinned(), ROUTE, "GET", status=status, content_type=ctype, body=raw)
