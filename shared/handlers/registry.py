@@ -17,6 +17,11 @@ point elsewhere::
 
 Raise :class:`shared.errors.CannotSucceed` to poison the event now (with a
 reason); raise anything else to have it retried.
+
+``ctx.fetch_dialog(event)`` returns the whole dialog the event is about, typed
+(:class:`shared.dialogporten.Dialog`), from Dialogporten's service-owner API
+when Maskinporten is configured; see :mod:`shared.dialogporten` for what each
+answer does to the message.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from shared.dialogporten import FetchedDialog
     from shared.settings import Settings
     from shared.storage import StorageClients
 
@@ -55,6 +61,25 @@ class HandlerContext:
     dequeue_count: int
     """Which attempt this is (1 = first); the last is host.json's ``maxDequeueCount``."""
     message_id: str | None = None
+
+    def fetch_dialog(self, event: Any) -> FetchedDialog:
+        """The dialog ``event`` is about (or a dialog id), fetched now from Dialogporten.
+
+        Returns a :class:`~shared.dialogporten.Dialog`, or a :class:`~shared.dialogporten.DeletedDialog`
+        (both have ``.deleted``). Raises by branch: not yet visible puts the message back until it is,
+        503 and the like are retried, other refusals poison the message with the reason, and with no
+        Maskinporten settings :class:`~shared.dialogporten.EnrichmentNotConfigured` poisons it.
+        """
+        from shared import enrichment
+        from shared.dialogporten import EnrichmentNotConfigured
+
+        cfg = self.settings.enrichment
+        if not cfg.enabled:
+            raise EnrichmentNotConfigured(
+                "a handler fetches the dialog, but Maskinporten is not configured (MASKINPORTEN_CLIENT_ID)"
+            )
+        dialog_id = event if isinstance(event, str) else event.dialog_id
+        return enrichment.dialogporten(cfg).get_dialog(dialog_id)
 
 
 def _wants_context(fn: Handler) -> bool:
