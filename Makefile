@@ -3,6 +3,8 @@
 #   make test   ruff, mypy, the whole pytest suite (Azurite is started by the tests), Bicep checks
 #   make bench  throughput and cost figures (prints; never fails on a time)
 #   .venv/bin/dpctl  the operator CLI (installed by every target above)
+#   make infracheck     the offline Bicep checks alone (compiler and ARM rules, SDK models)
+#   make verify-deploy  after `azd up`: checks the deployment in Azure with your `az login`
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -11,9 +13,13 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 STAMPS := .make
 
-.PHONY: install run test lint typecheck bench catalog clean
+.PHONY: install run test lint typecheck bench catalog clean infracheck verify-deploy
 
-install: $(STAMPS)/venv $(STAMPS)/npm
+install: $(STAMPS)/venv $(STAMPS)/npm local.settings.json
+
+# Order-only: written once from the committed example, never over your own edits.
+local.settings.json: | local.settings.example.json
+	cp local.settings.example.json $@
 
 $(STAMPS)/venv: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version.split()[0]}"'
@@ -43,7 +49,14 @@ typecheck: $(STAMPS)/venv
 
 test: install $(STAMPS)/checkov lint typecheck
 	$(PY) -m devtools.export_catalog --check
+	$(PY) -m devtools.infracheck
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+infracheck: $(STAMPS)/venv
+	$(PY) -m devtools.infracheck
+
+verify-deploy: $(STAMPS)/venv
+	$(PY) -m devtools.verify_deploy $(ARGS)
 
 bench: install
 	$(PY) -m devtools.bench $(ARGS)

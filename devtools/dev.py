@@ -1,8 +1,4 @@
-"""`make run`: Azurite in memory plus the local Functions runner, with a ready-to-paste curl. Ctrl-C stops both.
-
-`make run ARGS=--altinn-sim` also starts the local Altinn simulator (a fake of Maskinporten and Altinn
-Events, ``devtools/altinn_sim``) on port 7072, so that the operator CLI's whole loop runs locally.
-"""
+"""`make run`: Azurite in memory plus the local Functions runner, with a ready-to-paste curl. Ctrl-C stops both."""
 
 from __future__ import annotations
 
@@ -16,18 +12,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from devtools.azurite import ROOT, Azurite, port_open
 from devtools.export_catalog import provision
+from devtools.runner.config import LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE, ensure_local_settings
 from devtools.samples import sample_event
 from shared.settings import STORAGE_CONNECTION
 
 
-def _wait_http(url: str, timeout: float) -> bool:
+def _wait_http(url: str, timeout: float, alive: Callable[[], bool]) -> bool:
     deadline = time.monotonic() + timeout
     # OPTIONS: the webhook's handshake, which logs no event outcome (a GET would log a refusal).
     probe = urllib.request.Request(url, method="OPTIONS")
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         try:
             urllib.request.urlopen(probe, timeout=1)  # any answer means the server is up
             return True
@@ -54,42 +53,40 @@ def _sim_help(base: str, resource: str, sim_port: int) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=7071, help="HTTP port of the runner (default 7071)")
-    parser.add_argument("--altinn-sim", action="store_true", help="also start the local Altinn simulator (port 7072)")
-    parser.add_argument("--sim-port", type=int, default=7072, help="HTTP port of the simulator (default 7072)")
-    parser.add_argument(
-        "--sim-time-scale",
-        type=float,
-        default=1.0,
-        help="the simulator's retry delays times this (0.01: Altinn's 1.5 days in 22 minutes)",
-    )
-    args, runner_args = parser.parse_known_args(argv)
-    # `kill` (SIGTERM) stops both as Ctrl-C does, instead of orphaning Azurite and the runner.
-    signal.signal(signal.SIGTERM, _interrupt)
+@dataclass(frozen=True)
+class SimOptions:
+    port: int
+    time_scale: float
 
-    azurite: Azurite | None = None
-    env = dict(os.environ)
+
+#: What --storage-only prints once storage is ready (the VS Code pre-launch task waits for it).
+READY = "Storage ready for the runner."
+
+
+def _storage(env: dict[str, str]) -> Azurite | None:
+    """Point ``env`` at Azurite on its default ports; the Azurite started here, or None if one already listened."""
     if all(port_open(p) for p in (10000, 10001, 10002)):
         print("Azurite already listens on 10000-10002: using it.")
         env[STORAGE_CONNECTION] = Azurite().connection_string
-    else:
-        azurite = Azurite().start()  # the default ports, as `func start` with UseDevelopmentStorage=true expects
-        env[STORAGE_CONNECTION] = azurite.connection_string
-        print("Azurite started in memory on 127.0.0.1:10000 (blob), 10001 (queue), 10002 (table).")
+        return None
+    azurite = Azurite().start()  # the default ports, as `func start` with UseDevelopmentStorage=true expects
+    env[STORAGE_CONNECTION] = azurite.connection_string
+    print("Azurite started in memory on 127.0.0.1:10000 (blob), 10001 (queue), 10002 (table).")
+    return azurite
 
-    provision(env[STORAGE_CONNECTION])  # the queues, tables and container Bicep creates in Azure
-    command = [sys.executable, "-m", "devtools.runner", "--port", str(args.port), *runner_args]
+
+def _run(port: int, runner_args: list[str], env: dict[str, str], sim_options: SimOptions | None) -> int:
+    command = [sys.executable, "-m", "devtools.runner", "--port", str(port), *runner_args]
     runner = subprocess.Popen(command, cwd=ROOT, env=env)
     sim: subprocess.Popen[bytes] | None = None
-    if args.altinn_sim:
-        sim_command = [sys.executable, "-m", "devtools.altinn_sim", "--port", str(args.sim_port),
-                       "--time-scale", str(args.sim_time_scale), "--allow-http-loopback"]  # fmt: skip
+    if sim_options is not None:
+        sim_command = [sys.executable, "-m", "devtools.altinn_sim", "--port", str(sim_options.port),
+                       "--time-scale", str(sim_options.time_scale), "--allow-http-loopback"]  # fmt: skip
         sim = subprocess.Popen(sim_command, cwd=ROOT, env=env)
-    base = f"http://localhost:{args.port}/api"
+    host = f"http://localhost:{port}"
+    base = f"{host}/api"
     try:
-        if _wait_http(f"{base}/events", 60):
+        if _wait_http(f"{base}/events", 60, lambda: runner.poll() is None):
             event = sample_event("dialogporten.dialog.created.v1")
             curl = (
                 f"curl -i -X POST '{base}/events' -H 'Content-Type: application/json; charset=utf-8' "
@@ -100,11 +97,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"Webhook URL (give Altinn Events the deployed one, with ?code=<function key>):\n  {base}/events\n\n"
                 f"Post a sample Dialogporten event:\n  {curl}\n\n"
                 f"Then the dialog its handler recorded:\n  curl -s {base}/dialogs/{event['resourceinstance']}\n\n"
+                "Run the daily purge timer now (any timer or queue function, by name):\n"
+                f"  curl -i -X POST {host}/admin/functions/purge_idempotency "
+                "-H 'Content-Type: application/json' --data '{\"input\": \"\"}'\n\n"
                 "Ctrl-C stops the runner and Azurite.\n",
                 flush=True,
             )
-            if sim is not None:
-                print(_sim_help(base, event["resource"], args.sim_port), flush=True)
+            if sim_options is not None:
+                print(_sim_help(base, event["resource"], sim_options.port), flush=True)
         return runner.wait()
     except KeyboardInterrupt:
         runner.send_signal(signal.SIGINT)
@@ -120,6 +120,54 @@ def main(argv: list[str] | None = None) -> int:
         if runner.poll() is None:
             runner.terminate()
             runner.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=7071, help="HTTP port of the runner (default 7071)")
+    parser.add_argument(
+        "--storage-only",
+        action="store_true",
+        help=f"only Azurite and the provisioning, for a runner started elsewhere (a debugger); prints {READY!r}",
+    )
+    parser.add_argument("--altinn-sim", action="store_true", help="also start the local Altinn simulator (port 7072)")
+    parser.add_argument("--sim-port", type=int, default=7072, help="HTTP port of the simulator (default 7072)")
+    parser.add_argument(
+        "--sim-time-scale",
+        type=float,
+        default=1.0,
+        help="the simulator's retry delays times this (0.01: Altinn's 1.5 days in 22 minutes)",
+    )
+    args, runner_args = parser.parse_known_args(argv)
+    if not args.storage_only and port_open(args.port):
+        # Checked first: otherwise the readiness probe below is answered by whatever holds the port.
+        print(
+            f"Port {args.port} is already in use (another `make run`, or `func start`?).\n"
+            f'Stop it, or pick another port: make run ARGS="--port {args.port + 1}"',
+            file=sys.stderr,
+        )
+        return 1
+    # `kill` (SIGTERM) stops both as Ctrl-C does, instead of orphaning Azurite and the runner.
+    signal.signal(signal.SIGTERM, _interrupt)
+    azurite: Azurite | None = None
+    try:
+        if ensure_local_settings(ROOT):
+            print(f"Wrote {LOCAL_SETTINGS} from {LOCAL_SETTINGS_EXAMPLE} (not committed; edit it freely).")
+        env = dict(os.environ)
+        azurite = _storage(env)
+        provision(env[STORAGE_CONNECTION])  # the queues, tables and container Bicep creates in Azure
+        if not args.storage_only:
+            sim_options = SimOptions(args.sim_port, args.sim_time_scale) if args.altinn_sim else None
+            return _run(args.port, runner_args, env, sim_options)
+        print(f"{READY} Ctrl-C stops it.", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        # A second Ctrl-C or SIGTERM must not interrupt the stop and orphan Azurite.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if azurite is not None:
             azurite.stop()
 

@@ -11,8 +11,8 @@ param environmentName string
 @description('Azure region. Flex Consumption must be available there (norwayeast is).')
 param location string = resourceGroup().location
 
-@description('Upper bound for scale-out of the function app.')
-@minValue(1)
+@description('Upper bound of instances for the whole app. On Flex Consumption each queue-triggered function scales in its own group of instances (the HTTP functions share one), so the events of many types can start many instances at once: this caps the cost and the load on the storage account. 40 is the lowest value the platform accepts outside a few preview regions, 1000 the highest.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
@@ -24,17 +24,12 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
-@description('Altinn Events\' outbound addresses: the only callers admitted by default.')
-param altinnIpRules array = [
-  {
-    name: 'altinn-tt02'
-    ipAddress: '20.100.24.41/32'
-  }
-  {
-    name: 'altinn-production'
-    ipAddress: '20.100.46.139/32'
-  }
-]
+@description('The Altinn environment whose events this deployment receives: tt02 (test) or prod. It sets both the inbound IP allow list (that environment\'s outbound address only) and ALLOWED_SOURCE_HOSTS.')
+@allowed([
+  'tt02'
+  'prod'
+])
+param altinnEnvironment string
 
 @description('More addresses (CIDR, e.g. your own 203.0.113.7/32) allowed to call the app, besides Altinn\'s.')
 param additionalAllowedIpAddresses array = []
@@ -44,9 +39,6 @@ param allowAllIps bool = false
 
 @description('Resource URNs whose events are accepted, e.g. urn:altinn:resource:super-simple-service. Empty = all.')
 param allowedResources array = []
-
-@description('Event source hosts accepted, e.g. platform.tt02.altinn.no. Empty = all.')
-param allowedSourceHosts array = []
 
 @description('E-mail address for the "poisoned or parked" alert. Empty = no alert is created.')
 param alertEmail string = ''
@@ -68,6 +60,7 @@ param logRetentionDays int = 30
 @description('Optional object id of an operator (user or group) given read access to tables and blobs and read/replay access to queues. azd fills in the signed-in user.')
 param operatorPrincipalId string = ''
 
+@description('Type of operatorPrincipalId. Must match the principal or ARM refuses the role assignment (UnmatchedPrincipalType): the preprovision hook sets ServicePrincipal when azd runs as a service principal (CI).')
 @allowed([
   'User'
   'Group'
@@ -82,6 +75,25 @@ var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, 
 var allTags = union(tags, {
   'azd-env-name': environmentName
 })
+
+// Altinn Events' outbound address and event source host per environment (Altinn's
+// "subscribe to events" guide). Only the chosen environment's address is admitted.
+var altinn = {
+  tt02: {
+    ipRule: {
+      name: 'altinn-tt02'
+      ipAddress: '20.100.24.41/32'
+    }
+    sourceHost: 'platform.tt02.altinn.no'
+  }
+  prod: {
+    ipRule: {
+      name: 'altinn-prod'
+      ipAddress: '20.100.46.139/32'
+    }
+    sourceHost: 'platform.altinn.no'
+  }
+}
 
 var extraIpRules = [
   for (cidr, i) in additionalAllowedIpAddresses: {
@@ -104,6 +116,7 @@ module storage 'app/storage.bicep' = {
     tags: allTags
     claimCheckRetentionDays: claimCheckRetentionDays
     softDeleteRetentionDays: softDeleteRetentionDays
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -123,6 +136,7 @@ module rbac 'app/rbac.bicep' = {
   params: {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    claimCheckContainerName: storage.outputs.claimCheckContainerName
     appPrincipalId: identity.properties.principalId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
@@ -138,15 +152,18 @@ module functionApp 'app/function.bicep' = {
     tags: allTags
     identityId: identity.id
     identityClientId: identity.properties.clientId
-    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: storage.outputs.deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
-    allowedIpRules: concat(altinnIpRules, extraIpRules)
+    allowedIpRules: concat([altinn[altinnEnvironment].ipRule], extraIpRules)
     allowAllIps: allowAllIps
     allowedResources: allowedResources
-    allowedSourceHosts: allowedSourceHosts
+    allowedSourceHosts: [altinn[altinnEnvironment].sourceHost]
   }
   // The host starts as soon as the app exists: its storage and telemetry roles must be in place.
   dependsOn: [
@@ -169,6 +186,8 @@ module alerts 'app/alerts.bicep' = if (!empty(alertEmail)) {
 // azd turns these into environment values (`azd env get-values`). None is a secret:
 // the webhook URL is given without its key, which is fetched separately.
 output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = resourceGroup().name
+output ALTINN_ENVIRONMENT string = altinnEnvironment
 output FUNCTION_APP_NAME string = functionApp.outputs.name
 output FUNCTION_APP_HOSTNAME string = functionApp.outputs.defaultHostName
 output WEBHOOK_URL string = 'https://${functionApp.outputs.defaultHostName}/api/events'

@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from devtools.runner.config import DEFAULT_MESSAGE_LEASE, ConfigError, load_local_settings
+from devtools.runner.config import (
+    DEFAULT_MESSAGE_LEASE,
+    LOCAL_SETTINGS,
+    LOCAL_SETTINGS_EXAMPLE,
+    ConfigError,
+    load_local_settings,
+)
 from devtools.runner.functions import load_app
 from devtools.runner.runner import ConnectionSettingError, Runner, load_host_config
 
@@ -21,11 +27,18 @@ DESCRIPTION = """\
 Run a Python v2 Azure Functions app locally, like `func start`: HTTP triggers on
 http://localhost:PORT/<routePrefix>/..., queue triggers against Azure Storage (Azurite)
 with the host's host.json semantics (batchSize, newBatchThreshold, maxDequeueCount and
-<queue>-poison, visibilityTimeout, messageEncoding, maxPollingInterval).
+<queue>-poison, visibilityTimeout, messageEncoding, maxPollingInterval), timer triggers
+on their NCRONTAB schedule (runOnStartup honoured), and the host's endpoints:
+  GET  /                         the landing page
+  GET  /admin/host/status        the host status
+  POST /admin/functions/<name>   run a queue or timer function now; body {"input": "..."}
 
 Settings: the Values of local.settings.json in the script root are put into the
 environment before the app is imported; variables already set in the environment win.
-Function keys (authLevel) are not enforced, as with `func start`.
+local.settings.json is not committed: `make install` writes it from
+local.settings.example.json.
+Function keys (authLevel) and the master key of /admin are not checked, as with
+`func start`; in Azure, /admin needs the master key in the x-functions-key header.
 """
 
 
@@ -91,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(root)
     started = time.perf_counter()
     try:
-        applied = load_local_settings(root / "local.settings.json", os.environ)
+        settings = root / LOCAL_SETTINGS
+        if not settings.exists() and (root / LOCAL_SETTINGS_EXAMPLE).exists():
+            log.warning("No %s: run `make install` (it copies %s).", LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE)
+        applied = load_local_settings(settings, os.environ)
         if applied:
-            log.info("local.settings.json: applied %s", ", ".join(applied))
+            log.info("%s: applied %s", LOCAL_SETTINGS, ", ".join(applied))
         config = load_host_config(root, args.host_json)
         app = load_app(root, args.app)
         runner = Runner(
@@ -111,13 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     except OSError as exc:
-        log.error("Cannot listen on %s:%s: %s", args.bind, args.port, exc)
+        log.error(
+            "Cannot listen on %s:%s: %s. Is another runner or `func start` using it? Pick another port with --port.",
+            args.bind,
+            args.port,
+            exc,
+        )
         return 1
 
     print(f"\n{runner.banner()}", flush=True)
     log.info("Host started (%dms)", (time.perf_counter() - started) * 1000)
-    if runner.functions.http:
-        log.info("Now listening on: http://localhost:%d", port)
+    log.info("Now listening on: http://localhost:%d", port)
 
     stop = threading.Event()
 

@@ -133,6 +133,24 @@ class HostConfig:
         return cls.from_json(raw)
 
 
+LOCAL_SETTINGS: Final = "local.settings.json"
+#: Committed; local.settings.json itself is not (it may hold a real connection string), as Core Tools projects do.
+LOCAL_SETTINGS_EXAMPLE: Final = "local.settings.example.json"
+
+
+def ensure_local_settings(script_root: Path) -> bool:
+    """Write ``local.settings.json`` from the committed example when absent. True if it wrote one; never overwrites."""
+    target, example = script_root / LOCAL_SETTINGS, script_root / LOCAL_SETTINGS_EXAMPLE
+    if target.exists() or not example.exists():
+        return False
+    try:
+        with target.open("x", encoding="utf-8") as out:  # "x": a file created meanwhile is kept, not clobbered
+            out.write(example.read_text(encoding="utf-8"))
+    except FileExistsError:
+        return False
+    return True
+
+
 def load_local_settings(path: Path, environ: MutableMapping[str, str]) -> list[str]:
     """Copy ``Values`` into ``environ`` like ``func start``: a variable already set wins. Returns the names applied."""
     if not path.exists():

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.runner.routes import RouteTemplate
+from devtools.runner.schedules import Schedule, parse_schedule
 
 #: HTTP methods the host binds when a function lists none.
 ALL_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
@@ -38,6 +39,16 @@ class QueueFunction:
 
 
 @dataclass(frozen=True)
+class TimerFunction:
+    name: str
+    func: Callable[..., Any]
+    arg_name: str
+    schedule: Schedule
+    run_on_startup: bool
+    use_monitor: bool
+
+
+@dataclass(frozen=True)
 class SkippedFunction:
     name: str
     reason: str
@@ -47,11 +58,20 @@ class SkippedFunction:
 class AppFunctions:
     http: list[HttpFunction] = field(default_factory=list)
     queue: list[QueueFunction] = field(default_factory=list)
+    timer: list[TimerFunction] = field(default_factory=list)
     skipped: list[SkippedFunction] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
-        return [f.name for f in self.http] + [f.name for f in self.queue] + [f.name for f in self.skipped]
+        return [f.name for group in (self.http, self.queue, self.timer, self.skipped) for f in group]
+
+    def find(self, name: str) -> HttpFunction | QueueFunction | TimerFunction | SkippedFunction | None:
+        """The function of that name, compared without case as the host does."""
+        for group in (self.http, self.queue, self.timer, self.skipped):
+            for fn in group:
+                if fn.name.lower() == name.lower():
+                    return fn
+        return None
 
 
 def load_app(script_root: Path, spec: str = "function_app:app") -> Any:
@@ -83,7 +103,12 @@ def _indexed(app: Any) -> list[Any]:
     """``app.get_functions()`` once per app: azure-functions refuses a second call ("not a unique function name")."""
     key = id(app)
     if key not in _INDEXED:
-        _INDEXED[key] = (app, list(app.get_functions()))  # holding the app keeps its id from being reused
+        # The tests' conftest keeps its own copy on the app: share it, whoever indexed first.
+        built = getattr(app, "_built_functions", None)
+        if built is None:
+            built = list(app.get_functions())
+            app._built_functions = built
+        _INDEXED[key] = (app, list(built))  # holding the app keeps its id from being reused
     return _INDEXED[key][1]
 
 
@@ -117,13 +142,36 @@ def read_functions(app: Any, only: Iterable[str] | None = None) -> AppFunctions:
         elif ttype == "queueTrigger":
             connection = str(trigger_dict.get("connection") or DEFAULT_CONNECTION)
             found.queue.append(QueueFunction(name, user, arg_name, str(trigger_dict["queueName"]), connection))
+        elif ttype == "timerTrigger":
+            schedule = parse_schedule(str(trigger_dict.get("schedule") or ""))
+            found.timer.append(
+                TimerFunction(
+                    name,
+                    user,
+                    arg_name,
+                    schedule,
+                    bool(trigger_dict.get("runOnStartup", False)),
+                    # The extension defaults it to true for schedules a minute apart or more; here it only
+                    # decides whether the function gets schedule_status.
+                    bool(trigger_dict.get("useMonitor", True)),
+                )
+            )
         else:
             found.skipped.append(SkippedFunction(name, ttype))
     if wanted is not None:
         missing = sorted(wanted - seen)
         if missing:
-            raise SystemExit(f"--functions: no function named {', '.join(missing)} (known: {', '.join(sorted(seen))})")
+            raise UnknownFunctionError(missing, sorted(seen))
     return found
+
+
+class UnknownFunctionError(ValueError):
+    """``--functions`` named a function the app does not have."""
+
+    def __init__(self, missing: list[str], known: list[str]) -> None:
+        self.missing, self.known = missing, known
+        names = "\n  ".join(known)
+        super().__init__(f"--functions: no function named {', '.join(missing)}. The app's functions are:\n  {names}")
 
 
 def call_arguments(func: Callable[..., Any], trigger_arg: str, value: Any, context: Any) -> dict[str, Any]:

@@ -6,13 +6,16 @@ import logging
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
 from devtools.runner.functions import HttpFunction
 from devtools.runner.invoker import Invoker
+
+if TYPE_CHECKING:
+    from devtools.runner.admin import AdminApi
 
 log = logging.getLogger("devtools.runner")
 
@@ -53,10 +56,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], router: HttpRouter, invoker: Invoker) -> None:
+    def __init__(self, address: tuple[str, int], router: HttpRouter, invoker: Invoker, admin: AdminApi | None) -> None:
         super().__init__(address, _Handler)
         self.router = router
         self.invoker = invoker
+        self.admin = admin
         self.active = 0
         self.idle = threading.Condition()
 
@@ -120,6 +124,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         split = urlsplit(self.path)
         fn, route_params, allowed = self.server.router.resolve(method, split.path)
+        if fn is None and not allowed and self.server.admin is not None:
+            # The host's own endpoints (landing page, /admin/...) where no function route matches.
+            answer = self.server.admin.handle(method, split.path, body)
+            if answer is not None:
+                self._send(*answer)
+                return
         if fn is None:
             if allowed:
                 self._send(405, {"Allow": ", ".join(allowed)}, b"")
@@ -198,8 +208,10 @@ def _response(value: Any, returns_http: bool) -> tuple[int, dict[str, str], byte
 
 
 class HttpHost:
-    def __init__(self, router: HttpRouter, invoker: Invoker, host: str, port: int) -> None:
-        self.server = _Server((host, port), router, invoker)
+    def __init__(
+        self, router: HttpRouter, invoker: Invoker, host: str, port: int, admin: AdminApi | None = None
+    ) -> None:
+        self.server = _Server((host, port), router, invoker, admin)
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
 
     @property

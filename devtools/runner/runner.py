@@ -1,4 +1,5 @@
-"""The runner itself: index a FunctionApp, serve its HTTP triggers, run its queue triggers, stop gracefully."""
+"""The runner itself: index a FunctionApp, serve its HTTP triggers and the host's admin endpoints, run its queue
+and timer triggers, stop gracefully."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import requests.adapters
 from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.queue import QueueServiceClient
 
+from devtools.runner.admin import AdminApi
 from devtools.runner.config import DEFAULT_MESSAGE_LEASE, HostConfig
 from devtools.runner.functions import AppFunctions, read_functions
 from devtools.runner.http import HttpHost, HttpRouter
 from devtools.runner.invoker import Invoker
 from devtools.runner.queues import QueueListener, describe
+from devtools.runner.timers import TimerListener
 
 log = logging.getLogger("devtools.runner")
 
@@ -74,9 +77,13 @@ class Runner:
         root = str((script_root or Path.cwd()).resolve())
         self.invoker = Invoker(root, threads)
         self.router = HttpRouter(self.functions.http, self.config.route_prefix)
+        self.admin = AdminApi(self.functions, self.invoker, self.stopping, self.env)
         self._bind, self._port = bind, port
         self.http: HttpHost | None = None
         self.listeners: dict[str, QueueListener] = {}
+        self.timers: dict[str, TimerListener] = {
+            fn.name: TimerListener(fn, self.invoker, self.stopping) for fn in self.functions.timer
+        }
         self._sessions: list[requests.Session] = []
         self._started = False
 
@@ -113,12 +120,14 @@ class Runner:
                 lease_seconds=self.message_lease,
                 stopping=self.stopping,
             )
-        if self.functions.http:
-            self.http = HttpHost(self.router, self.invoker, self._bind, self._port)
-            self.http.start()
+        # Always listening, like the host: the admin endpoints serve an app without HTTP functions too.
+        self.http = HttpHost(self.router, self.invoker, self._bind, self._port, self.admin)
+        self.http.start()
         for listener in self.listeners.values():
             listener.start()
         self._log_startup()
+        for timer in self.timers.values():
+            timer.start()
         return self.port
 
     def banner(self) -> str:
@@ -129,6 +138,8 @@ class Runner:
             lines += [f"\t{fn.name}: [{','.join(fn.methods)}] {self.router.url_for(fn, base)}", ""]
         for q in self.functions.queue:
             lines += [f"\t{q.name}: queueTrigger", ""]
+        for t in self.functions.timer:
+            lines += [f"\t{t.name}: timerTrigger", ""]
         if self.functions.skipped:
             lines += ["Not run by this runner:", ""]
             for s in self.functions.skipped:
@@ -142,6 +153,8 @@ class Runner:
             log.info("functionTimeout (%ss) is not enforced by the local runner.", self.config.function_timeout)
         if self.listeners:
             log.info("Queue options: %s", describe(self.config.queues, self.message_lease))
+        if any(fn.use_monitor for fn in self.functions.timer):
+            log.info("Timer useMonitor is not persisted locally: a schedule missed while stopped is not caught up.")
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop polling and accepting requests; wait up to ``timeout`` s for invocations in flight.
@@ -157,6 +170,9 @@ class Runner:
             listener.join(max(0.0, deadline - time.monotonic()))
             drained = listener.wait_drained(max(0.0, deadline - time.monotonic())) and drained
             listener.close()
+        for timer in self.timers.values():
+            drained = timer.join(max(0.0, deadline - time.monotonic())) and drained
+        drained = self.admin.wait(max(0.0, deadline - time.monotonic())) and drained
         self.invoker.shutdown()
         for session in self._sessions:
             session.close()

@@ -1,9 +1,14 @@
 // Optional alert: an e-mail when an event is poisoned (a handler failed
 // maxDequeueCount times) or parked as unrouted (a type not in the catalog).
-// It reads the app's structured log lines, e.g.
-//   dialogporten.process {"outcome":"poisoned","event_id":...,"queue":...}
-//   dialogporten.ingest {"outcome":"parked","event_id":...,"queue":"dialogporten-unrouted"}
-// which land in the workspace's AppTraces table (column Message).
+// It reads two kinds of lines in the workspace's AppTraces table (column Message):
+//   the app's:  dialogporten.process {"outcome":"poisoned","event_id":...,"queue":...}
+//               dialogporten.ingest {"outcome":"parked",...}
+//     (log contract: `<kind> {json}`, kind `dialogporten.*`, the JSON's first key
+//     is `outcome`, serialised without spaces)
+//   the host's: Message has reached MaxDequeueCount of 5. Moving message to queue '...-poison'.
+// A line is never parsed whole: Application Insights cuts a trace at 32,768
+// characters, which breaks parse_json on long lines. The outcome is read from the
+// first 128 characters and the queue with one bounded regular expression.
 
 param actionGroupName string
 param alertRuleName string
@@ -33,15 +38,22 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   }
 }
 
+// The rule runs every 5 minutes but looks 15 minutes back, so that a line that
+// reaches the workspace late (ingestion typically takes 20 s to 3 min, more at
+// times) is still in range; the query counts each line once, in the run after it
+// was ingested (`ingestion_time() > ago(5m)`, the evaluation frequency).
+var evaluationFrequency = 'PT5M'
+var windowSize = 'PT15M'
+
 var query = '''
 AppTraces
-| where Message startswith "dialogporten.process " or Message startswith "dialogporten.ingest "
-| extend logger = tostring(split(Message, " ")[0])
-| extend payload = parse_json(substring(Message, indexof(Message, "{")))
-| extend outcome = tostring(payload.outcome), queue = tostring(payload.queue)
-| where (logger == "dialogporten.process" and outcome == "poisoned")
-     or (logger == "dialogporten.ingest" and outcome == "parked")
-| project TimeGenerated, logger, outcome, queue, event_type = tostring(payload.event_type), event_id = tostring(payload.event_id)
+| where ingestion_time() > ago(5m)
+| where Message startswith_cs "dialogporten." or Message startswith_cs "Message has reached MaxDequeueCount of "
+| extend head = substring(Message, 0, 128)
+| extend outcome = iff(head startswith_cs "Message has reached MaxDequeueCount of ", "poisoned", extract(@'^dialogporten\.[a-z_.]{1,40} \{"outcome":"([a-z_]{1,20})"', 1, head))
+| where outcome in ("poisoned", "parked")
+| extend queue = coalesce(extract(@"Moving message to queue '([a-z0-9-]{3,63})'", 1, substring(Message, 0, 512)), extract(@',"queue":"([a-z0-9-]{3,63})"', 1, Message), "unknown")
+| project TimeGenerated, outcome, queue
 '''
 
 resource poisonedOrParked 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
@@ -56,8 +68,8 @@ resource poisonedOrParked 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
     scopes: [
       logAnalyticsId
     ]
-    evaluationFrequency: 'PT5M'
-    windowSize: 'PT5M'
+    evaluationFrequency: evaluationFrequency
+    windowSize: windowSize
     autoMitigate: true
     criteria: {
       allOf: [

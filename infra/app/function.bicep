@@ -13,14 +13,27 @@ param identityId string
 @description('Client id of the user-assigned managed identity.')
 param identityClientId string
 
-param storageAccountName string
+// Endpoints come in as parameters (not from an `existing` storage account) because
+// a module's parameters are known when the module's deployment starts.
+@description('Blob endpoint of the storage account, e.g. https://st123.blob.core.windows.net/')
+param storageBlobEndpoint string
+@description('Queue endpoint of the storage account.')
+param storageQueueEndpoint string
+@description('Table endpoint of the storage account.')
+param storageTableEndpoint string
 param deploymentContainerName string
 param applicationInsightsName string
 
-@description('Upper bound for scale-out. Each instance polls every queue, so this also bounds storage load and cost.')
-@minValue(1)
+@description('Log Analytics workspace that receives the app\'s own logs (FunctionAppLogs).')
+param logAnalyticsId string
+
+@description('Upper bound of instances for the whole app. Each queue function scales in its own group of instances (HTTP functions share one); 40 is the platform\'s lowest accepted value in most regions.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int
+
+@description('Largest request body the host accepts, in bytes: just above the webhook\'s own 1 MiB limit (shared/ingest.py MAX_BODY_BYTES) plus room for headers, so that the host refuses a larger body before buffering it.')
+param requestBodySizeLimitBytes int = 1100000
 
 @description('Memory of each instance in MB.')
 @allowed([
@@ -41,10 +54,6 @@ param allowedResources array
 
 @description('Event source hosts accepted (ALLOWED_SOURCE_HOSTS). Empty = all.')
 param allowedSourceHosts array
-
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: storageAccountName
-}
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
@@ -74,25 +83,16 @@ var ipSecurityRestrictions = [
   }
 ]
 
-// Exactly what shared/settings.py declares (tests/infra checks both directions),
-// plus the platform's Application Insights settings.
-var appSettings = {
-  AzureWebJobsStorage__credential: 'managedidentity'
-  AzureWebJobsStorage__clientId: identityClientId
-  AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
-  AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
-  AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
-  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-  ALLOWED_RESOURCES: join(allowedResources, ',')
-  ALLOWED_SOURCE_HOSTS: join(allowedSourceHosts, ',')
-}
-
+// App settings are set with the site (not as a separate config resource) so that
+// the host's first start already has its identity-based storage connection. They
+// are exactly what shared/settings.py declares (tests/infra checks both
+// directions), plus the settings the platform itself reads.
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:Altinn Events calls the webhook over the internet; inbound is limited by the IP allow list and the function key
   // checkov:skip=CKV_AZURE_17:Altinn Events presents no client certificate; callers are authenticated by the function key and the IP allow list
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero on demand; always-ready instances would cost at rest and Altinn retries failed deliveries
   // checkov:skip=CKV_AZURE_213:Health check (healthCheckPath) is not supported on Flex Consumption; the platform replaces unhealthy instances itself
+  // checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP at all and rejects siteConfig.ftpsState (Flex deprecations table); basic publishing credentials are off below
   name: name
   location: location
   tags: union(tags, {
@@ -115,7 +115,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       deployment: {
         storage: {
           type: 'blobContainer'
-          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
           authentication: {
             type: 'UserAssignedIdentity'
             userAssignedIdentityResourceId: identityId
@@ -134,15 +134,49 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       remoteDebuggingEnabled: false
       http20Enabled: true
-      // Set with the site (not as a separate config resource) so that the host's
-      // first start already has its identity-based storage connection.
+      // A literal list: a for-expression must be computable at deployment start (BCP178).
       appSettings: [
-        for setting in items(appSettings): {
-          name: setting.key
-          value: setting.value
+        {
+          name: 'AzureWebJobsStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'AzureWebJobsStorage__clientId'
+          value: identityClientId
+        }
+        {
+          name: 'AzureWebJobsStorage__blobServiceUri'
+          value: storageBlobEndpoint
+        }
+        {
+          name: 'AzureWebJobsStorage__queueServiceUri'
+          value: storageQueueEndpoint
+        }
+        {
+          name: 'AzureWebJobsStorage__tableServiceUri'
+          value: storageTableEndpoint
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: applicationInsights.properties.ConnectionString
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'ClientId=${identityClientId};Authorization=AAD'
+        }
+        {
+          name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT'
+          value: string(requestBodySizeLimitBytes)
+        }
+        {
+          name: 'ALLOWED_RESOURCES'
+          value: join(allowedResources, ',')
+        }
+        {
+          name: 'ALLOWED_SOURCE_HOSTS'
+          value: join(allowedSourceHosts, ',')
         }
       ]
       ipSecurityRestrictions: ipSecurityRestrictions
@@ -177,5 +211,22 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
   }
 }
 
+// The app's own logs (the host's and the functions') go to the workspace too, so
+// they outlive Application Insights' sampling and can be queried with the rest.
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: functionApp
+  properties: {
+    workspaceId: logAnalyticsId
+    logs: [
+      {
+        category: 'FunctionAppLogs'
+        enabled: true
+      }
+    ]
+  }
+}
+
 output name string = functionApp.name
+output id string = functionApp.id
 output defaultHostName string = functionApp.properties.defaultHostName

@@ -6,6 +6,9 @@
 param storageAccountName string
 param applicationInsightsName string
 
+@description('The claim-check container: the only blobs an operator may read.')
+param claimCheckContainerName string
+
 @description('Principal (object) id of the function app\'s user-assigned managed identity.')
 param appPrincipalId string
 
@@ -41,15 +44,20 @@ var storageRolesForApp = [
 ]
 
 // An operator looks at (and replays) poison queues and reads state, but does not
-// write the app's tables or blobs.
+// write the app's tables or blobs. Blob reading is scoped to the claim-check
+// container below: the account also holds the host's keys (azure-webjobs-secrets)
+// and the deployment package, which are none of the operator's business.
 var storageRolesForOperator = [
   roles.storageQueueDataContributor
   roles.storageTableDataReader
-  roles.storageBlobDataReader
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+}
+
+resource claimCheckContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${storageAccountName}/default/${claimCheckContainerName}'
 }
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -89,3 +97,13 @@ resource operatorStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-0
     }
   }
 ]
+
+resource operatorClaimCheckReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(claimCheckContainer.id, operatorPrincipalId, roles.storageBlobDataReader)
+  scope: claimCheckContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}

@@ -19,6 +19,9 @@ param claimCheckRetentionDays int
 @maxValue(365)
 param softDeleteRetentionDays int
 
+@description('Log Analytics workspace that receives the storage write and delete logs.')
+param logAnalyticsId string
+
 @description('Redundancy. Zone-redundant by default: queued events survive the loss of a zone.')
 @allowed([
   'Standard_LRS'
@@ -141,6 +144,47 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
   }
 ]
 
+// Who wrote or deleted what, per service: writes and deletes only. Reads are left
+// out on purpose: every instance polls every queue, so read logs would be almost
+// all of the volume (and the cost) and say nothing an operator needs.
+var storageAuditLogs = [
+  {
+    category: 'StorageWrite'
+    enabled: true
+  }
+  {
+    category: 'StorageDelete'
+    enabled: true
+  }
+]
+
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'writes-and-deletes'
+  scope: blobService
+  properties: {
+    workspaceId: logAnalyticsId
+    logs: storageAuditLogs
+  }
+}
+
+resource queueDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'writes-and-deletes'
+  scope: queueService
+  properties: {
+    workspaceId: logAnalyticsId
+    logs: storageAuditLogs
+  }
+}
+
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'writes-and-deletes'
+  scope: tableService
+  properties: {
+    workspaceId: logAnalyticsId
+    logs: storageAuditLogs
+  }
+}
+
 // A claim-check blob is needed only while its queue message (or the poison copy
 // waiting for a replay) exists; older ones are litter and may hold personal data.
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
@@ -185,3 +229,4 @@ output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output queueEndpoint string = storage.properties.primaryEndpoints.queue
 output tableEndpoint string = storage.properties.primaryEndpoints.table
 output deploymentContainerName string = deploymentContainer.name
+output claimCheckContainerName string = claimCheckContainer.name

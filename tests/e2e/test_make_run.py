@@ -1,4 +1,5 @@
-"""`make run`'s program, as a newcomer uses it: it starts, prints a curl that works, and stops cleanly."""
+"""`make run`'s program, as a newcomer uses it: it starts, prints curls that work, and stops cleanly; a second one
+on a taken port says so and stops at once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from devtools.azurite import free_port, port_open
-from tests.conftest import ROOT
+from tests.conftest import ROOT, app_functions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.azurite]
 
@@ -33,7 +35,8 @@ def test_make_run_prints_a_working_curl_and_stops_both_processes(tmp_path: Path)
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
-        while "Ctrl-C stops" not in log.read_text() and time.monotonic() < deadline:
+        # Both banners: make run's, and the runner's function list (printed by another process, in either order).
+        while not all(m in log.read_text() for m in ("Ctrl-C stops", "Host started")) and time.monotonic() < deadline:
             assert process.poll() is None, log.read_text()
             time.sleep(0.2)
         text = log.read_text()
@@ -60,6 +63,31 @@ def test_make_run_prints_a_working_curl_and_stops_both_processes(tmp_path: Path)
         assert row is not None, log.read_text()
         assert row["dialogId"] == event["resourceinstance"]
         assert row["createdAt"] == event["time"]
+
+        # Every timer of the app runs under the runner, and the printed admin curl runs one now.
+        timers = [
+            f.get_function_name() for f in app_functions() if f.get_trigger().get_binding_name() == "timerTrigger"
+        ]
+        assert timers
+        for name in timers:
+            assert f"\t{name}: timerTrigger" in text
+        assert "Not run by this runner" not in text
+        admin = next(line.strip() for line in text.splitlines() if "/admin/functions/" in line)
+        words = shlex.split(admin)
+        request = urllib.request.Request(
+            next(w for w in words if "/admin/functions/" in w),
+            data=words[words.index("--data") + 1].encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 202
+        name = words[next(i for i, w in enumerate(words) if "/admin/functions/" in w)].rsplit("/", 1)[1]
+        while f"Executed 'Functions.{name}' (Succeeded" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert f"Executed 'Functions.{name}' (Succeeded" in log.read_text(), log.read_text()
+        with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as response:
+            assert response.status == 200  # the host's landing page
         started_azurite = "Azurite started" in text
     finally:
         process.send_signal(signal.SIGTERM)
@@ -68,3 +96,20 @@ def test_make_run_prints_a_working_curl_and_stops_both_processes(tmp_path: Path)
     assert not port_open(port)
     if started_azurite:
         assert not port_open(10001)  # the Azurite it started is gone too
+
+
+def test_a_second_make_run_on_a_taken_port_says_so_and_fails(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert 'make run ARGS="--port 7072"' in readme
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port)) as taken:  # the first `make run`, as far as the port goes
+        taken.listen()
+        done = subprocess.run(
+            ["make", "-s", "run", f"ARGS=--port {port}"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert done.returncode != 0
+    assert f"Port {port} is already in use" in done.stderr
+    assert f'make run ARGS="--port {port + 1}"' in done.stderr
+    assert "Ctrl-C stops" not in done.stdout  # no banner, no curls answered by the other instance
+    assert "Azurite started" not in done.stdout  # checked before anything starts

@@ -40,6 +40,8 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "the host sends telemetry to Application Insights",
     # Makes the host authenticate telemetry with the managed identity (App Insights local auth is off).
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra ID auth for telemetry",
+    # The host refuses larger request bodies before buffering them.
+    "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT": "the host's request body limit",
 }
 #: Declared by the code but set only locally: in Azure the identity-based ``AzureWebJobsStorage__*`` form is used.
 LOCAL_ONLY_SETTINGS = {settings.STORAGE_CONNECTION}
@@ -78,6 +80,8 @@ def render(node: Any) -> Any:
             return f"{cond} ? {yes!r} : {no!r}"
         if op["type"] == "not":
             return f"!{render(operands['bool_value'])}"
+        if op["type"] == "index_accessor":
+            return f"{render(operands['operand_1'])}[{render(operands['operand_2'])}]"
         return {op["type"]: {k: render(v) for k, v in operands.items()}}
     if isinstance(node, dict) and "function" in node:
         fn = node["function"]
@@ -87,9 +91,12 @@ def render(node: Any) -> Any:
 
 
 def resource(path: Path, name: str) -> dict[str, Any]:
-    """The body of a resource (inside the loop, for a resource declared with ``for``)."""
+    """The body of a resource (inside the loop or the condition, for one declared with ``for`` or ``if``)."""
     config: dict[str, Any] = parse(path)["resources"][name]["config"]
-    return config["config"] if "loop_type" in config else config
+    if "loop_type" in config or ("condition" in config and "config" in config):
+        inner: dict[str, Any] = config["config"]
+        return inner
+    return config
 
 
 def resources_of_type(path: Path, type_: str) -> dict[str, dict[str, Any]]:
@@ -107,18 +114,15 @@ def param_default(path: Path, name: str) -> Any:
 def app_settings() -> dict[str, Any]:
     """Every app setting of the function app, by name, with its rendered value."""
     site_config = resource(FUNCTION, "functionApp")["properties"]["siteConfig"]
-    loop = site_config["appSettings"]
-    # appSettings: [for setting in items(appSettings): {name: setting.key, value: setting.value}]
-    assert render(loop["loop_type"]["detail"]["array_name"]) == "items(appSettings)"
-    assert loop["config"] == {
-        "name": {"operator": {"type": "property_accessor", "operands": {"operand_1": "setting", "operand_2": "key"}}},
-        "value": {
-            "operator": {"type": "property_accessor", "operands": {"operand_1": "setting", "operand_2": "value"}}
-        },
-    }
+    entries = site_config["appSettings"]
+    # A literal list of {name, value}: a for-expression over runtime values does not compile (BCP178).
+    assert isinstance(entries, list), "appSettings must be a literal list of {name, value}"
+    assert all(set(entry) == {"name", "value"} for entry in entries)
+    names = [entry["name"] for entry in entries]
+    assert len(names) == len(set(names)), "an app setting is set twice"
     # No other place sets app settings (a sites/config 'appsettings' resource would replace them all).
     assert not resources_of_type(FUNCTION, "Microsoft.Web/sites/config")
-    return {name: render(value) for name, value in variable(FUNCTION, "appSettings").items()}
+    return {entry["name"]: render(entry["value"]) for entry in entries}
 
 
 def bicep_files() -> list[Path]:
@@ -259,20 +263,21 @@ def test_storage_creates_queues_tables_and_containers_from_catalog_json() -> Non
     # No queue, table or container is created anywhere else under a literal name.
     for path in bicep_files():
         for name, r in parse(path)["resources"].items():
-            if r["type"].endswith(("/queues", "/tables", "/containers")):
+            if r["type"].endswith(("/queues", "/tables", "/containers")) and not r["existing"]:
                 assert path == STORAGE, f"{path}: {name} creates storage outside storage.bicep"
 
 
 def test_deployment_package_container_is_the_one_the_function_app_deploys_from() -> None:
     deployment = resource(FUNCTION, "functionApp")["properties"]["functionAppConfig"]["deployment"]["storage"]
     assert deployment["type"] == "blobContainer"
-    assert deployment["value"] == "${storage.properties.primaryEndpoints.blob}${deploymentContainerName}"
+    assert deployment["value"] == "${storageBlobEndpoint}${deploymentContainerName}"
     assert deployment["authentication"] == {
         "type": "UserAssignedIdentity",
         "userAssignedIdentityResourceId": "identityId",
     }
     function_module = module_params("functionApp")
     assert render(function_module["deploymentContainerName"]) == "storage.outputs.deploymentContainerName"
+    assert render(function_module["storageBlobEndpoint"]) == "storage.outputs.blobEndpoint"
     assert render(parse(STORAGE)["outputs"]["deploymentContainerName"]["value"]) == "deploymentContainer.name"
 
 
@@ -350,7 +355,8 @@ def test_function_app_is_https_only_tls12_no_ftp_no_remote_debugging() -> None:
     site_config = props["siteConfig"]
     assert site_config["minTlsVersion"] == "1.2"
     assert site_config["scmMinTlsVersion"] == "1.2"
-    assert site_config["ftpsState"] == "Disabled"
+    # Flex Consumption has no FTP and rejects ftpsState; FTP publishing is off by policy instead.
+    assert "ftpsState" not in site_config
     assert site_config["remoteDebuggingEnabled"] is False
 
 
@@ -378,13 +384,16 @@ def test_storage_connection_is_identity_based() -> None:
     prefix = settings.STORAGE_CONNECTION + "__"
     assert app[prefix + "credential"] == "managedidentity"
     assert app[prefix + "clientId"] == "identityClientId"
-    assert app[prefix + "blobServiceUri"] == "storage.properties.primaryEndpoints.blob"
-    assert app[prefix + "queueServiceUri"] == "storage.properties.primaryEndpoints.queue"
-    assert app[prefix + "tableServiceUri"] == "storage.properties.primaryEndpoints.table"
+    assert app[prefix + "blobServiceUri"] == "storageBlobEndpoint"
+    assert app[prefix + "queueServiceUri"] == "storageQueueEndpoint"
+    assert app[prefix + "tableServiceUri"] == "storageTableEndpoint"
     assert settings.STORAGE_CONNECTION not in app, "a bare AzureWebJobsStorage would be a connection string"
     # The endpoints are those of the account this deployment creates.
     given = module_params("functionApp")
-    assert render(given["storageAccountName"]) == "storage.outputs.name"
+    outputs = parse(STORAGE)["outputs"]
+    for service in ("blob", "queue", "table"):
+        assert render(given[f"storage{service.title()}Endpoint"]) == f"storage.outputs.{service}Endpoint"
+        assert render(outputs[f"{service}Endpoint"]["value"]) == f"storage.properties.primaryEndpoints.{service}"
 
 
 def test_telemetry_is_authenticated_with_the_identity() -> None:
@@ -417,20 +426,61 @@ def test_allow_lists_for_events_are_parameters() -> None:
     assert app["ALLOWED_RESOURCES"] == "join(allowedResources, ,)"
     assert app["ALLOWED_SOURCE_HOSTS"] == "join(allowedSourceHosts, ,)"
     assert param_default(MAIN, "allowedResources") == []
-    assert param_default(MAIN, "allowedSourceHosts") == []
+    assert "allowedSourceHosts" not in parse(MAIN)["parameters"], "the Altinn environment sets the source host"
+
+
+def test_request_body_limit_sits_just_above_the_webhooks_limit() -> None:
+    """The host refuses what the webhook would refuse anyway, before buffering it, but never less."""
+    from shared import ingest
+
+    app = app_settings()
+    assert app["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"] == "string(requestBodySizeLimitBytes)"
+    limit = param_default(FUNCTION, "requestBodySizeLimitBytes")
+    assert isinstance(limit, int)
+    # Above the webhook's own limit plus room for headers, and not far above.
+    assert ingest.MAX_BODY_BYTES + 16 * 1024 <= limit <= ingest.MAX_BODY_BYTES + 128 * 1024, (
+        limit,
+        ingest.MAX_BODY_BYTES,
+    )
+    assert "requestBodySizeLimitBytes" not in module_params("functionApp"), "main must not override the limit"
 
 
 # --------------------------------------------------------------------------- network
 
 
+ALTINN_ENVIRONMENTS = {
+    "tt02": (ALTINN_TT02, "platform.tt02.altinn.no"),
+    "prod": (ALTINN_PRODUCTION, "platform.altinn.no"),
+}
+
+
+def test_one_parameter_names_the_altinn_environment() -> None:
+    """tt02 or prod sets both the IP allow list (that environment's address only) and the source host."""
+    declared = parse(MAIN)["parameters"]["altinnEnvironment"]
+    allowed = [d["argument"] for d in declared["decorators"] if d["type"] == "allowed"]
+    assert allowed == [sorted(ALTINN_ENVIRONMENTS, reverse=True)]
+    assert declared["default"] is None, "the environment must be chosen, not defaulted"
+    assert "altinnIpRules" not in parse(MAIN)["parameters"], "both addresses at once would admit the other environment"
+    table = variable(MAIN, "altinn")
+    for environment, (address, host) in ALTINN_ENVIRONMENTS.items():
+        assert table[environment]["ipRule"]["ipAddress"] == address
+        assert table[environment]["sourceHost"] == host
+    given = module_params("functionApp")
+    assert [render(r) for r in given["allowedIpRules"]["function"]["parameters"]["arg_1"]] == [
+        "altinn[altinnEnvironment].ipRule"
+    ]
+    assert [render(h) for h in given["allowedSourceHosts"]] == ["altinn[altinnEnvironment].sourceHost"]
+    azd_parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert azd_parameters["altinnEnvironment"] == {"value": "${ALTINN_ENVIRONMENT}"}
+
+
 def test_ip_allow_list_admits_only_altinn_by_default() -> None:
-    defaults = param_default(MAIN, "altinnIpRules")
-    assert sorted(rule["ipAddress"] for rule in defaults) == sorted([ALTINN_TT02, ALTINN_PRODUCTION])
     assert param_default(MAIN, "additionalAllowedIpAddresses") == []
     assert param_default(MAIN, "allowAllIps") is False
 
     given = module_params("functionApp")
-    assert render(given["allowedIpRules"]) == "concat(altinnIpRules, extraIpRules)"
+    assert given["allowedIpRules"]["function"]["type"] == "concat"
+    assert given["allowedIpRules"]["function"]["parameters"]["arg_2"] == "extraIpRules"
     assert given["allowAllIps"] == "allowAllIps"
     extra = variable(MAIN, "extraIpRules")
     assert render(extra["loop_type"]["detail"]["array_name"]) == "additionalAllowedIpAddresses"
@@ -490,11 +540,42 @@ def test_every_role_assignment_has_a_stable_name_and_no_broad_role() -> None:
     assert assignments >= 3
 
 
+ROLE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+
+
 def test_operator_roles_exist_only_when_an_operator_is_given() -> None:
     loop = parse(RBAC)["resources"]["operatorStorageRoles"]["config"]["loop_type"]["detail"]["array_name"]
     assert render(loop) == "empty(operatorPrincipalId) ? [] : 'storageRolesForOperator'"
     assert ROLE_BLOB_DATA_OWNER not in _role_ids(RBAC, "storageRolesForOperator")
     assert ROLE_TABLE_DATA_CONTRIBUTOR not in _role_ids(RBAC, "storageRolesForOperator")
+    reader = parse(RBAC)["resources"]["operatorClaimCheckReader"]["config"]
+    assert render(reader["condition"]) == "!empty(operatorPrincipalId)"
+
+
+def test_operator_reads_only_the_claim_check_container() -> None:
+    """Not the account: it also holds the host's keys (azure-webjobs-secrets) and the deployment package."""
+    account_wide = _role_ids(RBAC, "storageRolesForOperator")
+    assert ROLE_BLOB_DATA_READER not in account_wide
+    assert ROLE_BLOB_DATA_OWNER not in account_wide
+    body = resource(RBAC, "operatorClaimCheckReader")
+    assert body["scope"] == "claimCheckContainer"
+    assert render(body["properties"]["roleDefinitionId"]).endswith("roles.storageBlobDataReader)")
+    assert variable(RBAC, "roles")["storageBlobDataReader"] == ROLE_BLOB_DATA_READER
+    container = parse(RBAC)["resources"]["claimCheckContainer"]
+    assert container["existing"] is True
+    assert container["type"] == "Microsoft.Storage/storageAccounts/blobServices/containers"
+    assert container["config"]["name"] == "${storageAccountName}/default/${claimCheckContainerName}"
+    assert render(module_params("rbac")["claimCheckContainerName"]) == "storage.outputs.claimCheckContainerName"
+    assert render(parse(STORAGE)["outputs"]["claimCheckContainerName"]["value"]) == "claimCheckContainer.name"
+
+
+def test_principal_type_comes_from_the_caller() -> None:
+    """A service principal running azd (CI) is not a User: ARM refuses the mismatch (UnmatchedPrincipalType)."""
+    azd_parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert azd_parameters["operatorPrincipalType"] == {"value": "${AZURE_PRINCIPAL_TYPE=User}"}
+    assert module_params("rbac")["operatorPrincipalType"] == "operatorPrincipalType"
+    hook = (INFRA / "hooks" / "preprovision.sh").read_text(encoding="utf-8")
+    assert "azd env set AZURE_PRINCIPAL_TYPE" in hook
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -505,23 +586,50 @@ def _alert_query() -> str:
     return query
 
 
-def _kql_matches(query: str, message: str) -> bool:
-    """The alert query's filter, replayed in Python on one AppTraces ``Message``.
+#: Application Insights cuts a trace message at this many characters.
+TRACE_MESSAGE_LIMIT = 32_768
+HOST_POISON_LINE = "Message has reached MaxDequeueCount of 5. Moving message to queue '{queue}'."
 
-    Only the literals come from the query (the logger prefixes and the
-    logger/outcome pairs); if the query changes shape, the asserts below fail.
+
+def _kql_alert(query: str, message: str) -> str | None:
+    """The alert query replayed in Python on one AppTraces ``Message``: the queue dimension, or None.
+
+    Every literal and regular expression comes from the query text (RE2 and
+    Python agree on the constructs used); if the query changes shape, the
+    asserts below fail rather than replay something else.
     """
-    prefixes = re.findall(r'Message startswith "([^"]+)"', query)
-    pairs = re.findall(r'logger == "([^"]+)" and outcome == "([^"]+)"', query)
-    assert len(prefixes) == 2
-    assert len(pairs) == 2
-    assert 'split(Message, " ")[0]' in query
-    assert 'parse_json(substring(Message, indexof(Message, "{")))' in query
-    if not any(message.startswith(p) for p in prefixes):
-        return False
-    logger = message.split(" ", maxsplit=1)[0]
-    outcome = str(json.loads(message[message.index("{") :]).get("outcome"))
-    return (logger, outcome) in pairs
+    assert "parse_json" not in query, "the alert must not parse the whole (possibly cut) line"
+    prefixes = re.findall(r'Message startswith_cs "([^"]+)"', query)
+    assert len(prefixes) == 2, prefixes
+    [head_length] = re.findall(r"extend head = substring\(Message, 0, (\d+)\)", query)
+    [host_prefix] = re.findall(r'iff\(head startswith_cs "([^"]+)", "poisoned"', query)
+    [outcome_re] = re.findall(r"extract\(@'([^']+)', 1, head\)", query)
+    [outcomes] = re.findall(r"where outcome in \(([^)]*)\)", query)
+    [(host_queue_re, host_scope)] = re.findall(r'extract\(@"([^"]+)", 1, substring\(Message, 0, (\d+)\)\)', query)
+    [app_queue_re] = re.findall(r"extract\(@'([^']+)', 1, Message\)", query)
+    assert host_prefix in prefixes
+
+    message = message[:TRACE_MESSAGE_LIMIT]
+    if not any(message.startswith(prefix) for prefix in prefixes):
+        return None
+    head = message[: int(head_length)]
+    if head.startswith(host_prefix):
+        outcome = "poisoned"
+    else:
+        found = re.search(outcome_re, head)
+        outcome = found.group(1) if found else ""
+    if outcome not in re.findall(r'"([^"]+)"', outcomes):
+        return None
+    for pattern, text in ((host_queue_re, message[: int(host_scope)]), (app_queue_re, message)):
+        found = re.search(pattern, text)
+        if found and found.group(1):
+            return found.group(1)
+    return "unknown"
+
+
+def _line(kind: str, outcome: str, **fields: Any) -> str:
+    defaults: dict[str, Any] = {"event_id": "e1", "event_type": "x.y", "dialog_id": "d1", "queue": "q-1"}
+    return logs.event_line(kind, outcome, {**defaults, **fields, "dequeue_count": 5})
 
 
 @pytest.mark.parametrize(
@@ -529,19 +637,62 @@ def _kql_matches(query: str, message: str) -> bool:
     [
         (logs.PROCESS, "poisoned", True),
         (logs.INGEST, "parked", True),
+        (logs.PROCESS, "parked", True),
         (logs.PROCESS, "done", False),
-        (logs.PROCESS, "parked", False),
-        (logs.INGEST, "poisoned", False),
         (logs.INGEST, "enqueued", False),
+        (logs.INGEST, "accepted", False),
     ],
 )
 def test_alert_fires_on_poisoned_and_parked_log_lines(kind: str, outcome: str, fires: bool) -> None:
-    line = logs.event_line(
-        kind,
-        outcome,
-        {"event_id": "e1", "event_type": "x.y", "dialog_id": "d1", "queue": "q", "dequeue_count": 5},
-    )
-    assert _kql_matches(_alert_query(), line) is fires
+    queue = _kql_alert(_alert_query(), _line(kind, outcome, queue="dialogporten-unrouted"))
+    assert queue == ("dialogporten-unrouted" if fires else None)
+
+
+def test_alert_fires_on_the_hosts_own_poison_line() -> None:
+    """Messages the host moves itself (a timeout or crash on the last attempt) are alerted on too."""
+    line = HOST_POISON_LINE.format(queue="dialogporten-dialog-created-v1-poison")
+    assert _kql_alert(_alert_query(), line) == "dialogporten-dialog-created-v1-poison"
+    assert _kql_alert(_alert_query(), "Message has been processed") is None
+
+
+def test_alert_fires_on_a_line_cut_by_application_insights() -> None:
+    """A line longer than a trace may be is cut: the outcome is still read.
+
+    The app's own lines are bounded well below the limit (``shared.logs``; ``tests/unit/test_logs.py``),
+    so the over-long line is built by hand, as an unbounded writer (an older release) would write it.
+    """
+    assert len(_line(logs.PROCESS, "poisoned", event_id="x" * 40_000)) < TRACE_MESSAGE_LIMIT
+    line = (
+        'dialogporten.process {"outcome":"poisoned","event_id":"' + "x" * 40_000
+        + '","queue":"dialogporten-dialog-seen-v1","dequeue_count":5}'
+    )  # fmt: skip
+    assert len(line) > TRACE_MESSAGE_LIMIT
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(line[:TRACE_MESSAGE_LIMIT].split(" ", 1)[1])  # what parse_json would have faced
+    assert _kql_alert(_alert_query(), line) == "unknown"  # the queue field was cut off, the alert still fires
+
+
+def test_alert_ignores_outcomes_and_queues_forged_inside_fields() -> None:
+    """JSON escapes quotes inside a field, so a forged outcome or queue never matches."""
+    forged = '{"outcome":"poisoned","queue":"forged-queue"}'
+    assert _kql_alert(_alert_query(), _line(logs.INGEST, "accepted", event_id=forged)) is None
+    line = _line(logs.PROCESS, "poisoned", event_id=',"queue":"forged-queue"', queue="real-queue")
+    assert _kql_alert(_alert_query(), line) == "real-queue"
+
+
+def test_alert_window_tolerates_ingestion_delay() -> None:
+    """Each run looks back longer than its period and counts a line once, by ingestion time."""
+    evaluation = variable(ALERTS, "evaluationFrequency")
+    window = variable(ALERTS, "windowSize")
+    minutes = {"PT5M": 5, "PT10M": 10, "PT15M": 15, "PT30M": 30}
+    assert minutes[window] >= minutes[evaluation] + 10, "room for at least 10 minutes of ingestion delay"
+    [ago] = re.findall(r"where ingestion_time\(\) > ago\((\d+)m\)", _alert_query())
+    assert int(ago) == minutes[evaluation], "the ingestion-time filter must equal the evaluation period"
+    rule = resource(ALERTS, "poisonedOrParked")["properties"]
+    assert (rule["evaluationFrequency"], rule["windowSize"]) == ("evaluationFrequency", "windowSize")
+    [dimension] = rule["criteria"]["allOf"][0]["dimensions"]
+    assert dimension["name"] == "queue"
+    assert "project TimeGenerated, outcome, queue" in _alert_query()
 
 
 def test_alert_is_optional_and_mails_the_given_address() -> None:
