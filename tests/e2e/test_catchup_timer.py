@@ -58,7 +58,7 @@ def run_timer(runner: Runner) -> dict[str, Any]:
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 202
-    lines = wait_for("the catch-up line", lambda: catchup_lines(runner)[before:], runner)
+    lines: list[dict[str, Any]] = wait_for("the catch-up line", lambda: catchup_lines(runner)[before:], runner)
     (line,) = lines
     return line
 
