@@ -25,7 +25,7 @@ var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109:Flex Consumption without a VNet resolves Key Vault references from shared outbound addresses, which no firewall rule can name; access is by Entra ID role only
-  // checkov:skip=CKV2_AZURE_32:no private endpoint without a VNet (the app has none); see CKV_AZURE_109
+  // checkov:skip=CKV_AZURE_189:public network access stays on for the reason of CKV_AZURE_109 (no VNet, so no private endpoint either); reads need the Secrets User role
   name: name
   location: location
   tags: tags
