@@ -8,7 +8,7 @@ import platform
 import sys
 from datetime import UTC, datetime
 
-from devtools.bench import drain, ingest, loop
+from devtools.bench import catchup, drain, ingest, loop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(drain.report(), flush=True)
     print(loop.report(events=200 if args.quick else 1000), flush=True)
+    print(catchup.report(gap=1200 if args.quick else 5000), flush=True)
     return 0
 
 
