@@ -44,7 +44,7 @@ def _key(cfg: EnrichmentSettings) -> mp.SigningKey:
 def maskinporten(cfg: EnrichmentSettings, scope: str) -> mp.MaskinportenClient:
     """The process-wide token provider of ``scope`` (raises :class:`~shared.maskinporten.AuthError` on a bad key)."""
     if not cfg.enabled:
-        raise mp.AuthError("Maskinporten is not configured: set MASKINPORTEN_CLIENT_ID, MASKINPORTEN_PRIVATE_KEY")
+        raise mp.AuthError(f"Maskinporten is not configured: set {cfg.missing}")
     return mp.MaskinportenClient(cfg.client_id, _key(cfg), scope, environment(cfg))
 
 

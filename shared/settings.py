@@ -55,7 +55,7 @@ DECLARED: Final[tuple[Setting, ...]] = (
     Setting("MASKINPORTEN_CLIENT_ID", "", "Maskinporten client id; empty = no enrichment and no automatic catch-up."),
     Setting("MASKINPORTEN_KID", "", "The `kid` the client's key is registered under (a JWK may carry its own)."),
     Setting(
-        "MASKINPORTEN_PRIVATE_KEY",
+        "MASKINPORTEN_KEY",
         "",
         "The client's private key, PEM or JWK. In Azure a Key Vault reference (Bicep `maskinportenKeySecretName`).",
     ),
@@ -126,20 +126,27 @@ class EnrichmentSettings:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.client_id)
+        return bool(self.client_id and self.private_key)
+
+    @property
+    def missing(self) -> str:
+        """What is missing for Maskinporten, as the settings' names (empty when configured)."""
+        names = [
+            n for n, v in (("MASKINPORTEN_CLIENT_ID", self.client_id), ("MASKINPORTEN_KEY", self.private_key)) if not v
+        ]
+        return " and ".join(names)
 
 
 def _enrichment(env: Mapping[str, str]) -> EnrichmentSettings:
     environment = _get(env, "ALTINN_ENVIRONMENT").strip() or "tt02"
     if environment not in {"tt02", "prod"} and not environment.startswith(("http://", "https://")):
         raise SettingsError(f"ALTINN_ENVIRONMENT must be tt02, prod or a simulator URL, got {environment[:60]!r}")
+    # Not refused here when half set: these names are also the operator CLI's (which may take its key
+    # from MASKINPORTEN_KEY_FILE), and the webhook must run whatever they hold. A handler that fetches
+    # a dialog, or the catch-up timer, says what is missing instead.
     client_id = _get(env, "MASKINPORTEN_CLIENT_ID").strip()
-    key = _get(env, "MASKINPORTEN_PRIVATE_KEY").strip()
-    if client_id and not key:
-        raise SettingsError("MASKINPORTEN_CLIENT_ID is set but MASKINPORTEN_PRIVATE_KEY is empty (PEM or JWK)")
+    key = _get(env, "MASKINPORTEN_KEY").strip()
     resources = tuple(sorted(_csv(_get(env, "CATCHUP_RESOURCES"))))
-    if resources and not client_id:
-        raise SettingsError("CATCHUP_RESOURCES needs Maskinporten: set MASKINPORTEN_CLIENT_ID and its key")
     return EnrichmentSettings(
         environment=environment,
         client_id=client_id,

@@ -48,7 +48,7 @@ def report(gap: int = 2500) -> str:
             "ALTINN_ENVIRONMENT": sim.base_url,
             "MASKINPORTEN_CLIENT_ID": "bench",
             "MASKINPORTEN_KID": "bench",
-            "MASKINPORTEN_PRIVATE_KEY": pem.decode(),
+            "MASKINPORTEN_KEY": pem.decode(),
             "CATCHUP_RESOURCES": RESOURCE,
         })  # fmt: skip
         clients = storage.build(cfg)

@@ -64,7 +64,7 @@ param maskinportenClientId string = ''
 @description('The kid of the client\'s key (MASKINPORTEN_KID).')
 param maskinportenKid string = ''
 
-@description('A Key Vault reference to the private key (MASKINPORTEN_PRIVATE_KEY), never the key itself.')
+@description('A Key Vault reference to the private key (MASKINPORTEN_KEY), never the key itself.')
 param maskinportenPrivateKey string = ''
 
 @description('Resource URNs the catch-up timer polls (CATCHUP_RESOURCES). Empty = no catch-up.')
@@ -206,7 +206,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: maskinportenKid
         }
         {
-          name: 'MASKINPORTEN_PRIVATE_KEY'
+          name: 'MASKINPORTEN_KEY'
           value: maskinportenPrivateKey
         }
         {

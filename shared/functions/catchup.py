@@ -39,8 +39,12 @@ def run(cfg: settings.Settings | None = None, clients: storage.StorageClients | 
     """One catch-up of every configured resource; returns a summary per resource (also logged)."""
     cfg = cfg or settings.current()
     enrichment = cfg.enrichment
-    if not (enrichment.enabled and enrichment.catchup_resources):
+    if not enrichment.catchup_resources:
         return []
+    if not enrichment.enabled:
+        reason = f"CATCHUP_RESOURCES is set but Maskinporten is not configured: set {enrichment.missing}"
+        logs.log_event(CATCHUP, logs.Outcome.FAILED, logging.ERROR, reason=reason)
+        return [{"outcome": "failed", "reason": reason}]
     from shared import enrichment as clients_of  # on first use: indexing needs neither SDK nor key
     from shared.catchup import CatchUpError, CatchUpResult, CursorStore, catch_up
     from shared.ingest import Policy

@@ -76,7 +76,7 @@ class HandlerContext:
         cfg = self.settings.enrichment
         if not cfg.enabled:
             raise EnrichmentNotConfigured(
-                "a handler fetches the dialog, but Maskinporten is not configured (MASKINPORTEN_CLIENT_ID)"
+                f"a handler fetches the dialog, but Maskinporten is not configured: set {cfg.missing}"
             )
         dialog_id = event if isinstance(event, str) else event.dialog_id
         return enrichment.dialogporten(cfg).get_dialog(dialog_id)

@@ -77,7 +77,7 @@ def test_the_timer_fills_a_gap_applies_nothing_twice_and_resumes_from_its_cursor
         ALTINN_ENVIRONMENT=sim.base_url,
         MASKINPORTEN_CLIENT_ID="e2e-client",
         MASKINPORTEN_KID="e2e-kid",
-        MASKINPORTEN_PRIVATE_KEY=PEM.decode(),
+        MASKINPORTEN_KEY=PEM.decode(),
         CATCHUP_RESOURCES=RESOURCE,
     )
     too_old = event(age=timedelta(days=3))  # older than the first run's look-back (2 days)

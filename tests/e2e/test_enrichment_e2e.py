@@ -62,7 +62,7 @@ def enriched(workdir: Path, start_runner: Callable[..., Runner], sim: Simulator)
             "ALTINN_ENVIRONMENT": sim.base_url,
             "MASKINPORTEN_CLIENT_ID": "e2e-client",
             "MASKINPORTEN_KID": "e2e-kid",
-            "MASKINPORTEN_PRIVATE_KEY": PEM.decode(),
+            "MASKINPORTEN_KEY": PEM.decode(),
         }
         return start_runner(**{**settings, **env})
 

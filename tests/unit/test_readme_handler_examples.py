@@ -77,7 +77,7 @@ def test_the_fetch_dialog_example_gets_the_dialog_from_the_simulated_dialogporte
                 "ALTINN_ENVIRONMENT": sim.base_url,
                 "MASKINPORTEN_CLIENT_ID": "readme-client",
                 "MASKINPORTEN_KID": "readme-kid",
-                "MASKINPORTEN_PRIVATE_KEY": pem.decode(),
+                "MASKINPORTEN_KEY": pem.decode(),
             })  # fmt: skip
             ctx = HandlerContext(storage.build(cfg), cfg, "dialogporten-dialog-created-v1", 1)
             registry.invoke(handler, event, ctx)
