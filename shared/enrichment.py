@@ -9,6 +9,7 @@ with no Maskinporten settings the app runs exactly as without this module.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from shared.dialogporten import DialogportenClient
 
 EVENTS_SCOPE: Final = "altinn:events.subscribe"
+#: lru_cache does not hold other callers while it builds: without this lock the workers of a cold
+#: instance would each build their own token provider and each fetch a token.
+_BUILDING: Final = threading.RLock()
 
 
 def environment(cfg: EnrichmentSettings) -> mp.Environment:
@@ -40,21 +44,37 @@ def _key(cfg: EnrichmentSettings) -> mp.SigningKey:
     return mp.parse_key(cfg.private_key, cfg.kid or None)
 
 
-@lru_cache(maxsize=8)
 def maskinporten(cfg: EnrichmentSettings, scope: str) -> mp.MaskinportenClient:
     """The process-wide token provider of ``scope`` (raises :class:`~shared.maskinporten.AuthError` on a bad key)."""
     if not cfg.enabled:
         raise mp.AuthError(f"Maskinporten is not configured: set {cfg.missing}")
-    return mp.MaskinportenClient(cfg.client_id, _key(cfg), scope, environment(cfg))
+    with _BUILDING:
+        return _maskinporten(cfg, scope)
 
 
 @lru_cache(maxsize=8)
+def _maskinporten(cfg: EnrichmentSettings, scope: str) -> mp.MaskinportenClient:
+    return mp.MaskinportenClient(cfg.client_id, _key(cfg), scope, environment(cfg))
+
+
 def dialogporten(cfg: EnrichmentSettings) -> DialogportenClient:
+    """The process-wide Dialogporten client, built once even when many workers ask at once."""
+    with _BUILDING:
+        return _dialogporten(cfg)
+
+
+@lru_cache(maxsize=8)
+def _dialogporten(cfg: EnrichmentSettings) -> DialogportenClient:
     from shared.dialogporten import SCOPE, DialogportenClient
 
     return DialogportenClient(dialogporten_base(cfg), maskinporten(cfg, SCOPE))
 
 
-@lru_cache(maxsize=8)
 def events_tokens(cfg: EnrichmentSettings) -> mp.AltinnExchange:
+    with _BUILDING:
+        return _events_tokens(cfg)
+
+
+@lru_cache(maxsize=8)
+def _events_tokens(cfg: EnrichmentSettings) -> mp.AltinnExchange:
     return mp.AltinnExchange(maskinporten(cfg, EVENTS_SCOPE))

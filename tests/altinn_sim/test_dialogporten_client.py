@@ -193,3 +193,30 @@ def test_a_server_that_never_answers_ends_within_the_budget(sim: Simulator) -> N
         assert time.monotonic() - started < 3.5
     finally:
         silent.close()
+
+
+def test_16_workers_at_cold_start_share_the_process_client_and_one_token_request(sim: Simulator) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from shared import enrichment
+    from shared.settings import EnrichmentSettings
+
+    pem = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    cfg = EnrichmentSettings(environment=sim.base_url, client_id=CLIENT_ID, kid=KID, private_key=pem.decode())
+    raws = [sample_dialog() for _ in range(16)]
+    for raw in raws:
+        sim.dialogporten.put(raw)
+    barrier = threading.Barrier(16)
+    fetched: list[object] = []
+
+    def work(dialog_id: str) -> None:
+        barrier.wait()  # every worker asks for the process's client at the same moment
+        fetched.append(enrichment.dialogporten(cfg).get_dialog(dialog_id))
+
+    threads = [threading.Thread(target=work, args=(raw["id"],)) for raw in raws]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(fetched) == 16
+    assert sim.tokens.issued == 1
