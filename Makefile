@@ -3,6 +3,7 @@
 #   make test   ruff, mypy, the whole pytest suite (Azurite is started by the tests), Bicep checks
 #   make bench  throughput and cost figures (prints; never fails on a time)
 #   .venv/bin/dpctl  the operator CLI (installed by every target above)
+#   make catalog  after adding an event type: infra/catalog.json and the README's tables
 #   make infracheck     the offline Bicep checks alone (compiler and ARM rules, SDK models)
 #   make verify-deploy  after `azd up`: checks the deployment in Azure with your `az login`
 
@@ -61,8 +62,10 @@ verify-deploy: $(STAMPS)/venv
 bench: install
 	$(PY) -m devtools.bench $(ARGS)
 
+# After a change to shared/catalog.py: the queues Bicep creates and the README's tables.
 catalog: $(STAMPS)/venv
 	$(PY) -m devtools.export_catalog
+	$(PY) -m devtools.docs
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

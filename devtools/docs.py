@@ -1,6 +1,6 @@
 """Keep the README's generated tables true: the event types (from the catalog) and the settings.
 
-python -m devtools.docs          rewrite the marked sections of README.md
+python -m devtools.docs          rewrite the marked sections of README.md (`make catalog` runs it)
 python -m devtools.docs --check  exit 1 if they are stale (a test runs this check)
 """
 
@@ -19,7 +19,7 @@ README = ROOT / "README.md"
 
 def catalog_table() -> str:
     rows = ["| Event type | Queue | Handler model | What happened |", "|---|---|---|---|"]
-    rows += [f"| `{r.type}` | `{r.queue}` | `{r.model}` | {r.description} |" for r in CATALOG]
+    rows += [f"| `{r.type}` | `{r.queue}` | `{r.model_name}` | {r.description} |" for r in CATALOG]
     parked = "Parked untouched, never expiring, until re-routed: `dpctl parked`."
     rows.append(f"| any other valid CloudEvent | `{UNROUTED_QUEUE}` | (raw event) | {parked} |")
     return "\n".join(rows)
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = render(current)
     if args.check:
         if current != wanted:
-            print("README.md's generated tables are stale: run `python -m devtools.docs`", file=sys.stderr)
+            print("README.md's generated tables are stale: run `make catalog`", file=sys.stderr)
             return 1
         return 0
     README.write_text(wanted, encoding="utf-8")

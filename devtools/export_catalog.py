@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if current != wanted:
             print(
-                f"{path} is out of date with shared/catalog.py: run `python -m devtools.export_catalog`",
+                f"{path} is out of date with shared/catalog.py: run `make catalog`",
                 file=sys.stderr,
             )
             return 1

@@ -8,10 +8,14 @@ README's table and the sample events. Adding a type is adding one row.
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:  # only for the annotation: shared.events (and pydantic) load on first use, not at indexing
+    from shared.events import DialogportenEvent
 
 
 class Family(StrEnum):
@@ -53,9 +57,22 @@ class EventType:
 
     type: str
     family: Family
-    model: str
-    """Name of the pydantic model in :mod:`shared.events` for this type."""
+    model_name: str
+    """Name of the pydantic model in :mod:`shared.events` for this type (checked when that module loads)."""
     description: str
+
+    @property
+    def model(self) -> builtins.type[DialogportenEvent]:  # builtins: `type` is a field here
+        """The pydantic model class of this type.
+
+        :mod:`shared.events` resolves every row's :attr:`model_name` once, when it
+        is first imported, and refuses a name that is not a model of the row's
+        family. Imported here on first use only: indexing the app (every cold
+        start) must not load pydantic.
+        """
+        from shared.events import MODELS
+
+        return MODELS[self.type]
 
     @property
     def queue(self) -> str:
@@ -71,123 +88,119 @@ class EventType:
         return "on_" + self.queue.removeprefix("dialogporten-").replace("-", "_")
 
 
-def _row(event_type: str, family: Family, model: str, description: str) -> EventType:
-    return EventType(event_type, family, model, description)
-
-
-D, T, A = Family.DIALOG, Family.TRANSMISSION, Family.ACTIVITY
-
 CATALOG: Final[tuple[EventType, ...]] = (
-    _row("dialogporten.dialog.created.v1", D, "DialogCreated", "A new dialog has been created."),
-    _row("dialogporten.dialog.updated.v1", D, "DialogUpdated", "An existing dialog has been updated."),
-    _row("dialogporten.dialog.deleted.v1", D, "DialogDeleted", "A dialog has been deleted."),
-    _row("dialogporten.dialog.restored.v1", D, "DialogRestored", "A dialog has been restored."),
-    _row("dialogporten.dialog.seen.v1", D, "DialogSeen", "A dialog has been seen (opened) by an end user."),
-    _row(
+    EventType("dialogporten.dialog.created.v1", Family.DIALOG, "DialogCreated", "A new dialog has been created."),
+    EventType("dialogporten.dialog.updated.v1", Family.DIALOG, "DialogUpdated", "An existing dialog has been updated."),
+    EventType("dialogporten.dialog.deleted.v1", Family.DIALOG, "DialogDeleted", "A dialog has been deleted."),
+    EventType("dialogporten.dialog.restored.v1", Family.DIALOG, "DialogRestored", "A dialog has been restored."),
+    EventType(
+        "dialogporten.dialog.seen.v1", Family.DIALOG, "DialogSeen", "A dialog has been seen (opened) by an end user."
+    ),
+    EventType(
         "dialogporten.dialog.transmission.created.v1",
-        T,
+        Family.TRANSMISSION,
         "TransmissionCreated",
         "A transmission has been created.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.created.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityCreated",
         'A "dialog created" activity has been added.',
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.closed.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityClosed",
         'A "dialog closed" activity has been added.',
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.information.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityInformation",
         "An information activity related to a dialog has been recorded.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.transmission-opened.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityTransmissionOpened",
         "A transmission related to a dialog has been marked as opened.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.payment-made.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityPaymentMade",
         "A payment activity in a dialog has been completed.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.signature-provided.v1",
-        A,
+        Family.ACTIVITY,
         "ActivitySignatureProvided",
         "A signature has been provided for a dialog.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.dialog-opened.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityDialogOpened",
         "A dialog has been marked as opened.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.dialog-deleted.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityDialogDeleted",
         "A dialog has been marked as deleted.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.dialog-restored.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityDialogRestored",
         "A dialog has been restored.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.sent-to-signing.v1",
-        A,
+        Family.ACTIVITY,
         "ActivitySentToSigning",
         "A dialog has been sent to signing.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.sent-to-form-fill.v1",
-        A,
+        Family.ACTIVITY,
         "ActivitySentToFormFill",
         "A dialog has been sent to form filling.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.sent-to-send-in.v1",
-        A,
+        Family.ACTIVITY,
         "ActivitySentToSendIn",
         "A dialog has been sent for submission.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.sent-to-payment.v1",
-        A,
+        Family.ACTIVITY,
         "ActivitySentToPayment",
         "A dialog has been sent to payment.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.form-submitted.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityFormSubmitted",
         "A form belonging to the dialog has been submitted.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.form-saved.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityFormSaved",
         "A form belonging to the dialog has been saved.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.correspondence-opened.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityCorrespondenceOpened",
         "A correspondence belonging to the dialog has been opened.",
     ),
-    _row(
+    EventType(
         "dialogporten.dialog.activity.correspondence-confirmed.v1",
-        A,
+        Family.ACTIVITY,
         "ActivityCorrespondenceConfirmed",
         "A correspondence belonging to the dialog has been confirmed.",
     ),

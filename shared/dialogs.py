@@ -1,75 +1,88 @@
-"""Dialog state: one row per dialog the subscriber has heard of, kept by the default handlers.
+"""Dialog state: what the default handlers know about each dialog, as append-only event rows.
 
 The pure part is :func:`apply`, a merge of one event into a :class:`DialogState`.
 Every field is a commutative, associative merge keyed on the event's
 full-precision time (ties broken by event id, then source): maxima for "last ..." fields,
 a minimum for ``created_at``, sums for the counters, and ``status`` derived
 from the timestamps rather than stored as a transition. So folding any
-permutation of a dialog's events gives the same row: out-of-order delivery
+permutation of a dialog's events gives the same state: out-of-order delivery
 is harmless.
 
 ``party`` and ``service_resource`` never change for a dialog in Dialogporten:
-the first event applied to a dialog sets them and no later event changes
+the first event stored for a dialog sets them and no later event changes
 them, whatever its ``time``. A later event that names another party or
 resource (wrong or forged) is applied for the rest and the conflict is logged
-(``dialogporten.state {"outcome":"conflict",...}`` with the event id, type
-and dialog id). For real events every event of a dialog agrees, so the order
-still does not matter. A far-future ``time`` (``9999-12-31``) could otherwise
-pin the "last ..." fields and ``status``: ingest refuses events dated further
-ahead than its clock allows, so none reaches this table.
+when the state is read (``dialogporten.state {"outcome":"conflict",...}`` with
+the event id, type and dialog id). For real events every event of a dialog
+agrees, so the order still does not matter. A far-future ``time``
+(``9999-12-31``) could otherwise pin the "last ..." fields and ``status``:
+ingest refuses events dated further ahead than its clock allows, so none
+reaches this table.
 
-Exactly-once, on its own
-------------------------
+Exactly-once by construction
+----------------------------
 ``apply`` is order-independent but not idempotent: the counters would double
-count a repeated event. The idempotency store in front of the handlers does
-not close that gap on its own: a worker can die after writing the dialog row
-and before completing the idempotency record, and the retry would apply the
-event again. So the table adapter keeps a *marker row* per applied event in
-the dialog's partition and writes the new dialog row and the marker in ONE
-entity-group transaction (same PartitionKey = dialog id): either both land or
-neither does. A retry finds the marker, the transaction fails on it, and the
-event is reported as already applied. The dialog row update is conditional on
-the etag that was read, so two events of one dialog applied concurrently
-cannot lose each other's update: the loser re-reads and re-applies.
+count a repeated event. So the store never rewrites a row: each applied event
+is ONE insert of its own row in its dialog's partition, keyed on
+:func:`shared.idempotency.event_key` (``source`` + ``id``). The table refuses
+a second entity with the same keys, so a redelivery, a concurrent duplicate or
+the retry after a worker died mid-way is refused as a duplicate, and the state
+is the fold of the partition's rows (one query), computed when it is read.
+No read before the write, no etag retries, no contention on a busy dialog:
+events of one dialog are inserted side by side. A write whose response was
+lost is recognised on the retry (the row exists: a duplicate), and the state
+is right either way.
 
-Limits: the markers are never deleted (one small row per event per dialog);
-a dialog with events beyond the table's throughput per partition (~2,000
-entities/s) would see 412 retries; and only this state is exactly-once by
-construction: a user's own handler with outside effects relies on the
-idempotency store (see :mod:`shared.idempotency`) and should itself be
-idempotent for the rare case of a claim that expires mid-run.
+Limits: the rows are never deleted (one small row per event per dialog), and a
+read costs a query over the dialog's rows, so a dialog with thousands of events
+costs more to read than to write. Only this state is exactly-once by
+construction: a user's handler with outside effects relies on the idempotency
+store (see :mod:`shared.idempotency`) and should itself be idempotent for the
+rare case of a claim that expires mid-run.
 
-Table :data:`DIALOGS_TABLE`: ``PartitionKey`` = dialog id; ``RowKey`` =
-:data:`STATE_ROW` for the dialog row, ``event|<key>`` for markers, where the
-key is :func:`shared.idempotency.event_key` (``source`` + ``id``). Markers an
-older version wrote keyed on the ``id`` alone (``event|<id>``) still count
-for the event of that id, type and time, so an upgrade applies nothing twice.
+Layout and upgrade
+------------------
+Table :data:`DIALOGS_TABLE`, ``PartitionKey`` = dialog id. An event row has
+``RowKey`` = ``event|<key>`` and :data:`LAYOUT` = 2 with the fields the fold
+needs. Older versions kept the folded state in one row (``RowKey`` =
+:data:`STATE_ROW`) beside a *marker* per applied event (``event|<key>``, or
+``event|<id>`` before events were keyed on ``source`` + ``id``), and nothing
+needs converting: the old state row is the fold's starting point; an old
+marker keyed on ``source`` + ``id`` has the very key a new row would get, so
+the insert of that event is refused as a duplicate; and an event row whose
+``id``, type and time match an older ``event|<id>`` marker is left out of the
+fold, since the state row already counts it.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import time as _time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.core.exceptions import ResourceExistsError
 
 from shared import logs
 from shared.catalog import Family
-from shared.errors import TransientError
 from shared.events import ActivityEvent, DialogportenEvent, TransmissionEvent
 from shared.idempotency import ensure_table, event_key, record_key
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
 
-__all__ = ["DIALOGS_TABLE", "STATE_ROW", "DialogConflict", "DialogState", "DialogStore", "apply", "conflicts", "fold"]
+__all__ = [
+    "DIALOGS_TABLE",
+    "LAYOUT",
+    "STATE_ROW",
+    "DialogState",
+    "DialogStore",
+    "EventFact",
+    "apply",
+    "conflicts",
+    "fold",
+]
 
 #: Log kind of the dialog state's own lines (conflicting party or resource).
 STATE_LOG: Final = "dialogporten.state"
@@ -77,10 +90,11 @@ STATE_LOG: Final = "dialogporten.state"
 DIALOGS_TABLE: Final = "dialogs"
 STATE_ROW: Final = "dialog"
 MARKER_PREFIX: Final = "event|"
+#: Column (and its value) that tells an event row from an older version's marker.
+LAYOUT: Final = "layout"
+EVENT_ROW_LAYOUT: Final = 2
 ACTIVE: Final = "active"
 DELETED: Final = "deleted"
-_MAX_ATTEMPTS: Final = 25
-_IF_NOT_MODIFIED: Final = MatchConditions.IfNotModified
 
 _CREATED = "dialogporten.dialog.created.v1"
 _UPDATED = "dialogporten.dialog.updated.v1"
@@ -161,6 +175,75 @@ class DialogState:
         return cls(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class EventFact:
+    """What :func:`apply` needs of an event: its identity, time and fixed attributes (an event row's columns)."""
+
+    dialog_id: str
+    id: str
+    source: str
+    type: str
+    time_key: str
+    party: str
+    service_resource: str
+    family: str
+    activity_id: str | None = None
+
+    @classmethod
+    def of(cls, event: DialogportenEvent | EventFact) -> EventFact:
+        if isinstance(event, EventFact):
+            return event
+        family = Family.DIALOG.value
+        if isinstance(event, TransmissionEvent):
+            family = Family.TRANSMISSION.value
+        elif isinstance(event, ActivityEvent):
+            family = Family.ACTIVITY.value
+        return cls(
+            dialog_id=event.dialog_id,
+            id=event.id,
+            source=event.source,
+            type=event.type,
+            time_key=event.time_key,
+            party=event.party,
+            service_resource=event.service_resource,
+            family=family,
+            activity_id=event.activity_id if isinstance(event, ActivityEvent) else None,
+        )
+
+    def to_entity(self) -> dict[str, Any]:
+        """The event row: the exactly-once insert (see the module doc)."""
+        entity: dict[str, Any] = {
+            "PartitionKey": self.dialog_id,
+            "RowKey": MARKER_PREFIX + event_key(self.source, self.id),
+            LAYOUT: EVENT_ROW_LAYOUT,
+            "event_id": self.id,
+            "source": self.source,
+            "event_type": self.type,
+            "family": self.family,
+            "time": self.time_key,
+            "party": self.party,
+            "service_resource": self.service_resource,
+            "applied_at": datetime.now(UTC),
+        }
+        if self.activity_id is not None:
+            entity["activity_id"] = self.activity_id
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> EventFact:
+        return cls(
+            dialog_id=str(entity["PartitionKey"]),
+            id=str(entity["event_id"]),
+            source=str(entity["source"]),
+            type=str(entity["event_type"]),
+            time_key=str(entity["time"]),
+            party=str(entity["party"]),
+            service_resource=str(entity["service_resource"]),
+            family=str(entity["family"]),
+            activity_id=entity.get("activity_id"),
+        )
+
+
 def _max(current: str | None, candidate: str) -> str:
     return candidate if current is None or candidate > current else current
 
@@ -169,8 +252,9 @@ def _min(current: str | None, candidate: str) -> str:
     return candidate if current is None or candidate < current else current
 
 
-def apply(state: DialogState | None, event: DialogportenEvent) -> DialogState:
+def apply(state: DialogState | None, event: DialogportenEvent | EventFact) -> DialogState:
     """``state`` with ``event`` merged in. Commutative: the order events are applied in does not matter."""
+    event = EventFact.of(event)
     at = event.time_key
     # The event's identity breaks ties: ids alone repeat across sources.
     key = (at, event.id, event.source)
@@ -196,9 +280,9 @@ def apply(state: DialogState | None, event: DialogportenEvent) -> DialogState:
         changes["restored_at"] = _max(state.restored_at, at)
     elif event.type == _SEEN:
         changes["last_seen_at"] = _max(state.last_seen_at, at)
-    if isinstance(event, TransmissionEvent):
+    if event.family == Family.TRANSMISSION:
         changes["transmission_count"] = state.transmission_count + 1
-    if isinstance(event, ActivityEvent):
+    if event.family == Family.ACTIVITY:
         changes["activity_count"] = state.activity_count + 1
         newest = (
             state.last_activity_at or "",
@@ -216,7 +300,7 @@ def apply(state: DialogState | None, event: DialogportenEvent) -> DialogState:
     return replace(state, **changes)
 
 
-def conflicts(state: DialogState | None, event: DialogportenEvent) -> dict[str, tuple[str, str]]:
+def conflicts(state: DialogState | None, event: DialogportenEvent | EventFact) -> dict[str, tuple[str, str]]:
     """The fixed attributes ``event`` disagrees on with ``state``: name -> (kept, event's)."""
     if state is None:
         return {}
@@ -228,13 +312,13 @@ def conflicts(state: DialogState | None, event: DialogportenEvent) -> dict[str, 
     return found
 
 
-def fold(events: Iterable[DialogportenEvent], state: DialogState | None = None) -> DialogState | None:
+def fold(events: Iterable[DialogportenEvent | EventFact], state: DialogState | None = None) -> DialogState | None:
     for event in events:
         state = apply(state, event)
     return state
 
 
-def marker_key(event: DialogportenEvent) -> str:
+def marker_key(event: DialogportenEvent | EventFact) -> str:
     return MARKER_PREFIX + event_key(event.source, event.id)
 
 
@@ -243,12 +327,48 @@ def legacy_marker_key(event_id: str) -> str:
     return MARKER_PREFIX + record_key(event_id)
 
 
-class DialogConflict(TransientError):
-    """The dialog row kept changing under us; the event will be retried."""
+def fold_rows(
+    rows: Iterable[dict[str, Any]],
+) -> tuple[DialogState | None, list[tuple[EventFact, dict[str, tuple[str, str]]]]]:
+    """The state a dialog partition's rows add up to, and the conflicts met (event, clash) on the way.
+
+    Event rows are folded in the order they were stored (the table's ``Timestamp``, then the key):
+    that order only decides which event first named the dialog's party and resource.
+    """
+    base: DialogState | None = None
+    events: list[dict[str, Any]] = []
+    legacy: set[tuple[str, str, str]] = set()
+    for row in rows:
+        key = row["RowKey"]
+        if key == STATE_ROW:
+            base = DialogState.from_entity(row)
+        elif row.get(LAYOUT) == EVENT_ROW_LAYOUT:
+            events.append(row)
+        elif key.startswith(MARKER_PREFIX) and "source" not in row:
+            # A marker from before source + id: its event is in the state row already.
+            legacy.add((str(row.get("event_id")), str(row.get("event_type")), str(row.get("time"))))
+    events.sort(key=_stored_order)
+    state: DialogState | None = base
+    clashes: list[tuple[EventFact, dict[str, tuple[str, str]]]] = []
+    for row in events:
+        fact = EventFact.from_entity(row)
+        if (fact.id, fact.type, fact.time_key) in legacy:
+            continue
+        clash = conflicts(state, fact)
+        if clash:
+            clashes.append((fact, clash))
+        state = apply(state, fact)
+    return state, clashes
+
+
+def _stored_order(row: Any) -> tuple[str, str]:
+    metadata = getattr(row, "metadata", None) or {}
+    stamp = metadata.get("timestamp") or row.get("applied_at") or ""
+    return (stamp.isoformat() if isinstance(stamp, datetime) else str(stamp), str(row["RowKey"]))
 
 
 class DialogStore:
-    """The dialogs table: exactly-once application of events, optimistic concurrency per dialog."""
+    """The dialogs table: one insert per applied event, the state folded when it is read."""
 
     def __init__(self, tables: TableServiceClient, table_name: str = DIALOGS_TABLE) -> None:
         self._tables = tables
@@ -259,88 +379,36 @@ class DialogStore:
         return ensure_table(self._tables, self._table_name)
 
     def get(self, dialog_id: str) -> DialogState | None:
-        try:
-            return DialogState.from_entity(self.table.get_entity(dialog_id, STATE_ROW))
-        except ResourceNotFoundError:
-            return None
+        """The dialog's state: its partition folded (one query, paged by the SDK)."""
+        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": dialog_id})
+        state, clashes = fold_rows(rows)
+        for fact, clash in clashes:
+            _log_conflict(fact, clash)
+        return state
 
     def was_applied(self, event: DialogportenEvent) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
         try:
             self.table.get_entity(event.dialog_id, marker_key(event), select=["RowKey"])
         except ResourceNotFoundError:
             return False
         return True
 
-    def _first_read(self, event: DialogportenEvent) -> tuple[Any, bool]:
-        """The dialog row (or None), and whether an older version applied this event: one round trip.
-
-        An older version's marker is keyed on the id alone; only the same id, type and time
-        count, since another event may share the id. Older versions no longer write, so
-        one look before the first transaction is enough.
-        """
-        legacy = legacy_marker_key(event.id)
-        rows = self.table.query_entities(
-            "PartitionKey eq @pk and ( RowKey eq @row or RowKey eq @legacy )",  # spaces: the SDK splits on them
-            parameters={"pk": event.dialog_id, "row": STATE_ROW, "legacy": legacy},
-        )
-        current, applied = None, False
-        for row in rows:
-            if row["RowKey"] == STATE_ROW:
-                current = row
-            elif row["RowKey"] == legacy:
-                applied = row.get("event_type") == event.type and row.get("time") == event.time_key
-        return current, applied
-
     def record(self, event: DialogportenEvent) -> bool:
-        """Apply ``event`` to its dialog's row, once. False when it had been applied before."""
-        table = self.table
-        dialog_id = event.dialog_id
-        family = event.family.value if isinstance(event.family, Family) else ""
-        marker = {
-            "PartitionKey": dialog_id,
-            "RowKey": marker_key(event),
-            "event_id": event.id,
-            "source": event.source,
-            "event_type": event.type,
-            "family": family,
-            "time": event.time_key,
-            "applied_at": datetime.now(UTC),
-        }
-        for attempt in range(_MAX_ATTEMPTS):
-            if attempt == 0:
-                current, applied_before_upgrade = self._first_read(event)
-                if applied_before_upgrade:
-                    return False
-            else:
-                try:
-                    current = table.get_entity(dialog_id, STATE_ROW)
-                except ResourceNotFoundError:
-                    current = None
-            state = None if current is None else DialogState.from_entity(current)
-            etag: str | None = None if current is None else current.metadata["etag"]
-            clash = conflicts(state, event)
-            new = apply(state, event).to_entity()
-            operations: list[Any] = [("create", marker)]
-            if etag is None:
-                operations.append(("create", new))
-            else:
-                conditional = {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": _IF_NOT_MODIFIED}
-                operations.append(("update", new, conditional))
-            try:
-                table.submit_transaction(operations)
-            except TableTransactionError:
-                # Either the marker exists (applied before) or the row changed under us.
-                if self.was_applied(event):
-                    return False
-            else:
-                if clash:
-                    _log_conflict(event, clash)
-                return True
-            _time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
-        raise DialogConflict(f"dialog {dialog_id}: row kept changing over {_MAX_ATTEMPTS} attempts")
+        """Store ``event`` in its dialog, once: one insert. False when it had been stored before.
+
+        An event an id-keyed older version applied is stored here too (the insert cannot see its
+        marker) and left out when the state is folded: it counts once either way.
+        """
+        try:
+            self.table.create_entity(EventFact.of(event).to_entity())
+        except ResourceExistsError:
+            return False
+        return True
 
 
-def _log_conflict(event: DialogportenEvent, clash: dict[str, tuple[str, str]]) -> None:
+def _log_conflict(event: EventFact, clash: dict[str, tuple[str, str]]) -> None:
     logs.log_event(
         STATE_LOG,
         logs.Outcome.CONFLICT,

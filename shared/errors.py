@@ -10,7 +10,6 @@ decides by branch rather than by a list of classes::
     │   ├── EventError        (shared.events) does not match its type's model
     │   └── CannotSucceed     raised by a handler: "this event can never succeed"
     └── TransientError        retry after visibilityTimeout
-        ├── DialogConflict    (shared.dialogs) the dialog row kept changing under us
         └── AlreadyInProgress (shared.idempotency) another worker holds the event
 
 Anything else a handler raises (a ``requests`` timeout, an ``AzureError``...)

@@ -87,7 +87,7 @@ def _source_id(source: str, segment: str) -> str | None:
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class DialogData(_Open):
@@ -325,10 +325,10 @@ _FAMILY_BASE: Final[dict[Family, type[DialogportenEvent]]] = {
 
 
 def _resolve(row: EventType) -> type[DialogportenEvent]:
-    model = getattr(sys.modules[__name__], row.model, None)
+    model = getattr(sys.modules[__name__], row.model_name, None)
     base = _FAMILY_BASE[row.family]
     if not (isinstance(model, type) and issubclass(model, base)):
-        raise TypeError(f"catalog row {row.type}: shared.events.{row.model} must be a {base.__name__}")
+        raise TypeError(f"catalog row {row.type}: shared.events.{row.model_name} must be a {base.__name__}")
     return model
 
 

@@ -67,6 +67,7 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 
 from shared.errors import TransientError
+from shared.storage import table_client
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
@@ -136,7 +137,7 @@ def ensure_table(tables: TableServiceClient, name: str) -> TableClient:
     if name not in done:
         tables.create_table_if_not_exists(name)
         done.add(name)
-    return tables.get_table_client(name)
+    return table_client(tables, name)
 
 
 def forget_tables() -> None:

@@ -1,32 +1,33 @@
-"""The webhook's pure core: HTTP request in, events on queues, HTTP response out.
+"""The webhook's plan: HTTP request in, events on queues, HTTP response out.
 
-parse (structured / batch / binary) -> validate (strict CloudEvents 1.0)
--> classify (validation ping | known type | unknown) -> allow-lists -> route
-(catalog) -> enqueue through an :class:`EventSink` -> 2xx only now.
+parse (:mod:`shared.binding`, with the strict JSON of :mod:`shared.jsonformat`)
+-> validate (strict CloudEvents 1.0) -> classify (validation ping | known type |
+unknown) -> allow-lists -> route (catalog) -> enqueue through an
+:class:`EventSink` -> 2xx only now.
 
-Nothing here imports ``azure.functions`` or a storage SDK: the Functions
-adapter (``shared/functions/webhook.py``) and the storage adapter
-(``shared/outbox.py``) are passed in, so the tests, the local runner and the
-real host all run this very code.
+The HTTP binding and the JSON format are seams of their own, as in the
+CloudEvents SDK; this module keeps the steps and their order. Nothing here
+imports ``azure.functions`` or a storage SDK: the Functions adapter
+(``shared/functions/webhook.py``) and the storage adapter (``shared/outbox.py``)
+are passed in, so the tests, the local runner and the real host all run this
+very code.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import math
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from shared import catalog, cloudevent, logs, messages, rfc3339
+from shared.binding import BATCH, JSON, MAX_BATCH_EVENTS, STRUCTURED, WebhookRequest, WebhookResponse, parse
 from shared.cloudevent import CloudEvent
 from shared.problems import (
     FieldError,
@@ -37,19 +38,40 @@ from shared.problems import (
     forbidden,
     invalid_event,
     method_not_allowed,
+    render,
     storage_unavailable,
     too_large,
-    too_many_events,
-    unsupported_media_type,
 )
+
+__all__ = [
+    # The binding's and the format's names, for the callers that import them from here.
+    "BATCH",
+    "JSON",
+    "MAX_BATCH_EVENTS",
+    "MAX_BODY_BYTES",
+    "SEND_CONCURRENCY",
+    "STRUCTURED",
+    "EventSink",
+    "EventTooLarge",
+    "Policy",
+    "Routed",
+    "StorageUnavailable",
+    "WebhookRequest",
+    "WebhookResponse",
+    "classify",
+    "handle",
+    "options",
+    "parse",
+    "plan",
+    "problem_response",
+    "send_all",
+    "serialize_all",
+    "validate_all",
+]
 
 #: Altinn sends one event of a few KiB; CloudEvents consumers should take at least
 #: 64 KiB. Above 1 MiB a request is refused rather than parked in a blob.
 MAX_BODY_BYTES: Final = 1024 * 1024
-#: Altinn sends one event per request; a batch is for other senders. Its members are
-#: sent SEND_CONCURRENCY at a time, so 100 take a few hundred milliseconds on a
-#: healthy account: far inside Altinn's 45 s request timeout.
-MAX_BATCH_EVENTS: Final = 100
 #: At most this many sends in flight per request; below the storage SDK's
 #: connection pool (10 per host), so no connection is opened and thrown away.
 SEND_CONCURRENCY: Final = 8
@@ -58,11 +80,6 @@ SEND_CONCURRENCY: Final = 8
 SEND_BUDGET_SECONDS: Final = 20.0
 DEFAULT_MAX_CLOCK_SKEW_SECONDS: Final = 300
 ALLOW: Final = "POST, OPTIONS"
-RETRY_AFTER_SECONDS: Final = 10
-
-STRUCTURED: Final = "application/cloudevents+json"
-BATCH: Final = "application/cloudevents-batch+json"
-JSON: Final = "application/json"
 
 
 class StorageUnavailable(Exception):
@@ -97,216 +114,11 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
-class WebhookRequest:
-    method: str
-    headers: Mapping[str, str]
-    """Header names in lower case."""
-    body: bytes
-    url: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookResponse:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class Routed:
     event: CloudEvent
     queue: str | None
     outcome: str
     """``accepted`` (catalog type), ``parked`` (unknown type) or ``validated`` (subscription ping)."""
-
-
-# --------------------------------------------------------------------------- parse
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise ValueError(f"duplicate member name {clip(dup, 80)!r}")
-    return obj
-
-
-_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        # 1e999 parses to infinity, which JSON cannot carry: storing it would fail later.
-        raise ValueError(f"the number {clip(text, 40)} is out of range (not a finite double)")
-    return value
-
-
-def _lone_surrogate(value: Any) -> str | None:
-    """Where a lone surrogate (``"\\ud800"``) sits in parsed JSON, or None.
-
-    Raw UTF-8 cannot encode one, but a JSON escape can; such a string can never be
-    written back as UTF-8, so it must be refused here rather than fail at the send.
-    """
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str):
-            if _has_surrogate(item):
-                return path or "(body)"
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if _has_surrogate(key):
-                    return f"{path}.(member name)" if path else "(member name)"
-                stack.append((f"{path}.{key}" if path else key, child))
-        elif isinstance(item, list):
-            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
-    return None
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def parse_json(raw: bytes, what: str = "body") -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity or out-of-range numbers, no lone surrogates, no duplicate names.
-
-    Bad input is a 400, never a 500.
-    """
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise bad_request(
-            "invalid-utf8", f"The {what} is not valid UTF-8 (byte {exc.start})", FieldError(what, "must be UTF-8")
-        ) from None
-    text = text.removeprefix("\ufeff")
-    if not text.strip():
-        raise bad_request("empty-body", f"The {what} is empty; expected a CloudEvent", FieldError(what, "required"))
-    try:
-        parsed = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_no_duplicates
-        )
-    except RecursionError:
-        raise bad_request(
-            "invalid-json", f"The {what} is nested too deeply", FieldError(what, "JSON nesting too deep")
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise bad_request(
-            "invalid-json",
-            f"The {what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            FieldError(what, "must be JSON"),
-        ) from None
-    except ValueError as exc:  # NaN, duplicates, integers over Python's digit limit
-        reason = "a number has more than 4300 digits" if "integer string conversion" in str(exc) else str(exc)
-        detail = f"The {what} is not acceptable JSON: {reason}"
-        raise bad_request("invalid-json", detail, FieldError(what, reason)) from None
-    # Only a \uD800-\uDFFF escape can make one; most bodies have none, so the walk is skipped.
-    where = _lone_surrogate(parsed) if _SURROGATE_ESCAPE.search(text) else None
-    if where is not None:
-        rule = "must not contain a lone surrogate (an unpaired \\ud800-\\udfff escape)"
-        raise bad_request(
-            "invalid-json", f"The {what} is not acceptable JSON: a string has a lone surrogate", FieldError(where, rule)
-        )
-    return parsed
-
-
-def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
-    kind, _, rest = content_type.partition(";")
-    params: dict[str, str] = {}
-    for part in rest.split(";"):
-        key, sep, value = part.partition("=")
-        if sep:
-            params[key.strip().lower()] = value.strip().strip('"')
-    return kind.strip().lower(), params
-
-
-def _is_json_type(media_type: str) -> bool:
-    return media_type == JSON or media_type.endswith("+json")
-
-
-def _check_charset(params: Mapping[str, str], content_type: str) -> None:
-    charset = params.get("charset", "utf-8").lower()
-    if charset not in ("utf-8", "utf8"):
-        raise unsupported_media_type(f"Only UTF-8 is accepted, got charset={clip(charset, 40)!r}")
-
-
-def _from_binary(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    """HTTP binary mode: attributes in ``ce-`` headers (percent-encoded), the body is the data."""
-    obj: dict[str, Any] = {}
-    for name, value in headers.items():
-        if name.startswith("ce-") and len(name) > 3:
-            obj[name[3:]] = unquote(value, errors="strict")
-    content_type = headers.get("content-type")
-    if content_type:
-        obj["datacontenttype"] = content_type
-    if not body:
-        return obj
-    if not content_type:
-        # Without a Content-Type the event has no datacontenttype, and the JSON event
-        # format reads that as application/json: a body that is JSON is JSON data.
-        # (The Python CloudEvents SDK sends no Content-Type when datacontenttype is unset.)
-        try:
-            obj["data"] = parse_json(body, "data")
-        except Problem:
-            obj["data_base64"] = base64.b64encode(body).decode("ascii")
-        return obj
-    media_type, params = _media_type(content_type)
-    if _is_json_type(media_type):
-        obj["data"] = parse_json(body, "data")
-    elif media_type.startswith("text/") or "charset" in params:
-        try:
-            obj["data"] = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise bad_request("invalid-utf8", "Text data is not valid UTF-8", FieldError("data", "UTF-8")) from None
-    else:
-        obj["data_base64"] = base64.b64encode(body).decode("ascii")
-    return obj
-
-
-def parse(request: WebhookRequest) -> tuple[list[Any], bool]:
-    """The request's events as parsed JSON (not yet validated), and whether it was a batch."""
-    headers = request.headers
-    content_type = headers.get("content-type", "")
-    media_type, params = _media_type(content_type)
-    if media_type not in (STRUCTURED, BATCH) and "ce-specversion" in headers:
-        try:
-            return [_from_binary(headers, request.body)], False
-        except UnicodeDecodeError:
-            problem = FieldError("ce-*", "must be percent-encoded UTF-8")
-            raise bad_request("invalid-header", "A ce- header is not valid percent-encoded UTF-8", problem) from None
-    if not content_type:
-        raise unsupported_media_type(
-            f"Content-Type is missing; send {JSON} or {STRUCTURED} (one event), {BATCH} (a JSON array), "
-            "or binary mode with ce- headers"
-        )
-    if media_type == BATCH:
-        _check_charset(params, content_type)
-        batch = parse_json(request.body)
-        if not isinstance(batch, list):
-            raise bad_request(
-                "invalid-batch",
-                f"A {BATCH} body must be a JSON array of CloudEvents",
-                FieldError("(body)", "must be a JSON array"),
-            )
-        if len(batch) > MAX_BATCH_EVENTS:
-            raise too_many_events(len(batch), MAX_BATCH_EVENTS)
-        return batch, True
-    if media_type in (STRUCTURED, JSON):
-        _check_charset(params, content_type)
-        return [parse_json(request.body)], False
-    raise unsupported_media_type(
-        f"{clip(media_type, 100)!r} is not accepted; send {JSON} or {STRUCTURED} (one event), {BATCH} (a JSON array), "
-        "or binary mode with ce- headers"
-    )
 
 
 # --------------------------------------------------------------------------- validate, classify, route
@@ -449,11 +261,8 @@ def _json_response(status: int, payload: Any, headers: dict[str, str] | None = N
 
 
 def problem_response(problem: Problem, instance: str = "") -> WebhookResponse:
-    return WebhookResponse(
-        problem.status,
-        problem.to_json(instance or None).encode("utf-8"),
-        {"Content-Type": "application/problem+json; charset=utf-8", **dict(problem.headers)},
-    )
+    status, headers, body = render(problem, instance)
+    return WebhookResponse(status, body, headers)
 
 
 def _peek(body: bytes) -> dict[str, Any]:
@@ -611,6 +420,5 @@ def send_all(jobs: list[Job], sink: EventSink) -> Problem | None:
     if unavailable:
         return storage_unavailable(
             f"Could not store event {event_id!r}; retry later (other events of the request may arrive twice)",
-            RETRY_AFTER_SECONDS,
         )
     return event_too_large(f"Storage refused event {event_id!r} as too large: {clip(str(exc), 100)}")

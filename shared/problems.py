@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 PROBLEM_CONTENT_TYPE: Final = "application/problem+json"
+#: The bodies are UTF-8 (a sender's value is echoed as is); said, not left to the client to guess.
+PROBLEM_CONTENT_TYPE_HEADER: Final = PROBLEM_CONTENT_TYPE + "; charset=utf-8"
+#: Seconds a client is asked to wait after a 503 before retrying: one figure for every endpoint.
+RETRY_AFTER_SECONDS: Final = 10
 _TYPE_BASE: Final = "urn:dialogporten-receiver:problem:"
 
 
@@ -123,11 +127,33 @@ def unsupported_media_type(detail: str) -> Problem:
     return Problem(415, "unsupported-media-type", "Unsupported media type", detail)
 
 
-def storage_unavailable(detail: str, retry_after_seconds: int) -> Problem:
+def storage_unavailable(detail: str, retry_after_seconds: int = RETRY_AFTER_SECONDS) -> Problem:
     return Problem(
         503,
         "storage-unavailable",
         "Storage unavailable",
         detail,
         headers=(("Retry-After", str(retry_after_seconds)),),
+    )
+
+
+class HttpProblem(NamedTuple):
+    """A problem as an HTTP response, ready for any adapter to send."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def render(problem: Problem, instance: str | None = None) -> HttpProblem:
+    """The one rendering of a problem for every HTTP endpoint of the app.
+
+    ``instance`` is the absolute URL of the request without its query string
+    (which may hold the function key): RFC 9457 resolves a relative one against
+    the document's base URI, which a log reader does not have.
+    """
+    return HttpProblem(
+        problem.status,
+        {"Content-Type": PROBLEM_CONTENT_TYPE_HEADER, **dict(problem.headers)},
+        problem.to_json(instance or None).encode("utf-8"),
     )

@@ -7,11 +7,15 @@
    blob is kept, since the queue may deliver the same message again, and the
    storage account's lifecycle rule deletes it after ``claimCheckRetentionDays``);
 2. turn it into the typed event of the queue's type (:mod:`shared.events`);
-3. claim the event's identity, ``source`` + ``id``, in the idempotency store
-   (:mod:`shared.idempotency`);
+3. when a handler of its type may have outside effects (the default for a
+   user's handler), claim the event's identity, ``source`` + ``id``, in the
+   idempotency store (:mod:`shared.idempotency`); when every handler declared
+   none (``@handles(..., effects=False)``, like the default dialog-state
+   handlers, whose one insert per event is its own exactly-once step), skip
+   the claim and its two storage requests;
 4. run the registered handlers (:mod:`shared.handlers`) with a
    :class:`~shared.handlers.registry.HandlerContext` holding this call's
-   storage clients, then mark the event completed.
+   storage clients, then mark the event completed (when claimed).
 
 What happens on an error is decided by its branch in :mod:`shared.errors`:
 a :class:`~shared.errors.PermanentError` poisons at once, anything else is
@@ -19,7 +23,8 @@ retried, and the last attempt poisons too. Outcomes, one structured log line
 each (``dialogporten.process {"outcome":...}``, :class:`~shared.logs.Outcome`):
 
 * ``handled``   - the handlers ran and succeeded.
-* ``duplicate`` - the event was completed before: acknowledged, handlers not run.
+* ``duplicate`` - the event was completed before: acknowledged, handlers not run; or,
+  unclaimed, an effect-free handler found it applied before (returned ``False``).
 * ``retry``     - a handler (or storage) raised: the claim is released and the
   exception re-raised, so the host retries after ``visibilityTimeout``. Also:
   the dialog is not visible yet (:class:`~shared.dialogporten.DialogNotVisibleYet`);
@@ -53,7 +58,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.queue import BinaryBase64EncodePolicy
 
 from shared import handlers, logs
 from shared.catalog import BY_QUEUE, poison_queue_for
@@ -64,7 +68,7 @@ from shared.idempotency import AlreadyCompleted, AlreadyInProgress, ClaimLost, I
 from shared.logs import Outcome
 from shared.messages import MessageError, decode_message, resolve_claim_check, summary
 from shared.settings import Settings
-from shared.storage import NEVER_EXPIRE, StorageClients, send_creating_queue
+from shared.storage import NEVER_EXPIRE, StorageClients, queue_client, send_creating_queue
 
 __all__ = [
     "DUPLICATE",
@@ -136,8 +140,7 @@ def _to_poison(clients: StorageClients, queue: str, body: str | bytes) -> None:
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError:
-            binary = clients.queues.get_queue_client(poison, message_encode_policy=BinaryBase64EncodePolicy())
-            send_creating_queue(binary, body, time_to_live=NEVER_EXPIRE)
+            send_creating_queue(queue_client(clients.queues, poison, binary=True), body, time_to_live=NEVER_EXPIRE)
             return
     send_creating_queue(clients.queue(poison), body, time_to_live=NEVER_EXPIRE)
 
@@ -210,6 +213,19 @@ def _process(
     except (MessageError, EventError) as exc:
         raise _CannotDecode(f"can never succeed: {exc}") from exc
 
+    chosen = handlers.handlers_for(type(event))
+    if not any(handlers.has_effects(handler) for handler in chosen):
+        try:
+            applied = [handlers.invoke(handler, event, ctx) for handler in chosen]
+        except Exception as exc:
+            put_back = _put_back_until_visible(exc, event, body, ctx, log)
+            if put_back is None:
+                raise
+            return put_back
+        outcome = DUPLICATE if any(result is False for result in applied) else HANDLED
+        log(outcome)
+        return outcome
+
     store = IdempotencyStore(
         clients.tables,
         claim_timeout_seconds=cfg.idempotency_claim_timeout_seconds,
@@ -236,7 +252,7 @@ def _process(
         return RETRY
 
     try:
-        for handler in handlers.handlers_for(type(event)):
+        for handler in chosen:
             handlers.invoke(handler, event, ctx)
     except Exception as exc:
         try:
@@ -245,13 +261,10 @@ def _process(
             logging.getLogger(logs.LOGGER_NAME).warning(
                 "could not release claim on %s", logs.bound_text(event.id), exc_info=True
             )
-        hidden_for = _not_visible_delay(exc, event, cfg)
-        if hidden_for is None:
+        put_back = _put_back_until_visible(exc, event, body, ctx, log)
+        if put_back is None:
             raise
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-        send_creating_queue(clients.queue(queue), text, visibility_timeout=hidden_for, time_to_live=NEVER_EXPIRE)
-        log(RETRY, logging.WARNING, reason=f"{exc}; put back, visible again in {hidden_for} s (no attempt spent)")
-        return RETRY
+        return put_back
 
     extra: dict[str, Any] = {}
     if claim.taken_over:
@@ -266,6 +279,19 @@ def _process(
 
 #: Azure Queue Storage's longest visibility timeout (7 days).
 MAX_VISIBILITY_SECONDS: Final = 7 * 24 * 3600
+
+
+def _put_back_until_visible(
+    exc: Exception, event: DialogportenEvent, body: str | bytes, ctx: HandlerContext, log: Callable[..., None]
+) -> Outcome | None:
+    """RETRY after putting the untouched message back until its dialog is visible; None: not that case."""
+    hidden_for = _not_visible_delay(exc, event, ctx.settings)
+    if hidden_for is None:
+        return None
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    send_creating_queue(ctx.clients.queue(ctx.queue), text, visibility_timeout=hidden_for, time_to_live=NEVER_EXPIRE)
+    log(RETRY, logging.WARNING, reason=f"{exc}; put back, visible again in {hidden_for} s (no attempt spent)")
+    return RETRY
 
 
 def _not_visible_delay(exc: Exception, event: DialogportenEvent, cfg: Settings) -> int | None:

@@ -3,12 +3,29 @@
 Locally the ``AzureWebJobsStorage`` connection string (Azurite); in Azure the
 identity-based form with a user-assigned managed identity, exactly the
 settings the Functions host itself reads for its queue triggers.
+
+Per-request costs are paid once here: every client has its own HTTP transport
+that ignores proxy environment variables (``requests`` would otherwise rescan
+the environment on every call) and pools as many connections as the host runs
+invocations at once; and a queue or table client is built once per name and
+reused (:func:`table_client`, :func:`queue_client`).
+
+Why a table client is never derived from the service client while requests are in
+flight: ``TableServiceClient.get_table_client`` builds a new azure-core
+``Pipeline`` from the service client's own policy *instances*, and
+``Pipeline.__init__`` rewires their ``.next``; for a moment a shared policy points
+at a fresh runner whose ``.next`` is not set yet, and a request on another thread
+that walks in fails with ``AttributeError: '_SansIOHTTPPolicyRunner' object has
+no attribute 'next'``. So each table client here is built once, from copies of
+the service client's policies, sharing its transport and no policy object.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
+from collections.abc import Callable
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
@@ -16,7 +33,7 @@ from shared import settings as settings_module
 from shared.settings import Settings, StorageSettings
 
 if TYPE_CHECKING:
-    from azure.data.tables import TableServiceClient
+    from azure.data.tables import TableClient, TableServiceClient
     from azure.storage.blob import BlobServiceClient
     from azure.storage.queue import QueueClient, QueueServiceClient
 
@@ -37,6 +54,33 @@ def azurite_connection_string(
     )
 
 
+#: Connections kept per client: the host runs batchSize + newBatchThreshold (16 + 8) queue
+#: invocations at once, and the webhook sends a batch 8 at a time; requests' default of 10
+#: would close and reopen a connection for every request beyond the tenth.
+POOL_SIZE: Final = 32
+
+
+def transport(pool_size: int = POOL_SIZE) -> Any:
+    """An HTTP transport of its own for one client: no proxy look-ups, a pool sized to the concurrency."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    # Proxy settings are not read from the environment: requests would scan it on every call.
+    session.trust_env = False
+    # The SDK's pipeline retries; urllib3 must not retry underneath it (as azure-core's own session).
+    adapter = HTTPAdapter(
+        pool_connections=4,
+        pool_maxsize=pool_size,
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, adapter)
+    return RequestsTransport(session=session, session_owner=True, use_env_settings=False)
+
+
 def _client_options() -> dict[str, Any]:
     """Bounded retries and timeouts: Altinn gives up on a webhook call after 45 s.
 
@@ -51,7 +95,14 @@ def _client_options() -> dict[str, Any]:
         "retry_policy": LinearRetry(backoff=1, retry_total=3, random_jitter_range=1),
         "connection_timeout": 5,
         "read_timeout": 8,
+        "transport": transport(),
     }
+
+
+def _table_options() -> dict[str, Any]:
+    # Only the queue functions and the dialog API use tables: no 45 s caller to answer, so a
+    # loaded storage account gets more time before a request is given up.
+    return {"retry_total": 3, "connection_timeout": 5, "read_timeout": 20}
 
 
 def expand_connection_string(connection_string: str) -> str:
@@ -77,15 +128,79 @@ def _require(uri: str | None, what: str) -> str:
     return uri
 
 
-def queue_client(service: QueueServiceClient, name: str) -> QueueClient:
-    """A queue client that speaks base64, as the queue trigger expects by default."""
-    from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+_DERIVED_LOCK: Final = threading.Lock()
+_DERIVED: Final[weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Any]]] = weakref.WeakKeyDictionary()
 
-    return service.get_queue_client(
-        name,
-        message_encode_policy=TextBase64EncodePolicy(),
-        message_decode_policy=TextBase64DecodePolicy(),
+
+def _derived(service: Any, key: tuple[str, str], build: Callable[[], Any]) -> Any:
+    """The client ``build`` makes for ``service`` and ``key``: built once, under a lock, then reused."""
+    with _DERIVED_LOCK:
+        made = _DERIVED.setdefault(service, {})
+        client = made.get(key)
+        if client is None:
+            client = made[key] = build()
+        return client
+
+
+def queue_client(service: QueueServiceClient, name: str, *, binary: bool = False) -> QueueClient:
+    """A queue client that speaks base64, as the queue trigger expects by default (one per name).
+
+    ``binary`` encodes bytes instead of text (a poisoned body that is not UTF-8).
+    The queue SDK derives it from the service's already wired policy runners, which
+    a new pipeline leaves pointing where they pointed: no window for a request in flight.
+    """
+    from azure.storage.queue import (
+        BinaryBase64EncodePolicy,
+        TextBase64DecodePolicy,
+        TextBase64EncodePolicy,
     )
+
+    def build() -> QueueClient:
+        if binary:
+            return service.get_queue_client(name, message_encode_policy=BinaryBase64EncodePolicy())
+        return service.get_queue_client(
+            name,
+            message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy(),
+        )
+
+    client: QueueClient = _derived(service, ("binary" if binary else "text", name), build)
+    return client
+
+
+def table_client(tables: TableServiceClient, name: str) -> TableClient:
+    """The client of table ``name`` on ``tables``' account: built once, race-free, sharing its transport.
+
+    As ``tables.get_table_client(name)`` (same transport, same options and hooks), except
+    that the pipeline is made of *copies* of the service client's policies, so that
+    building it rewires no object a request in flight is walking through (see the module doc).
+    """
+
+    def build() -> TableClient:
+        import copy
+
+        from azure.core.pipeline import Pipeline
+        from azure.data.tables import TableClient
+        from azure.data.tables._base_client import TransportWrapper
+
+        # The same steps as TableServiceClient.get_table_client (azure-data-tables 12.x).
+        service: Any = tables
+        pipeline = Pipeline(
+            transport=TransportWrapper(service._client._client._pipeline._transport),  # type: ignore[no-untyped-call]
+            policies=[copy.copy(policy) for policy in service._policies],
+        )
+        return TableClient(
+            service.url,
+            table_name=name,
+            credential=service.credential,
+            api_version=service.api_version,
+            pipeline=pipeline,
+            location_mode=service._location_mode,
+            _hosts=service._hosts,
+        )
+
+    client: TableClient = _derived(tables, ("table", name), build)
+    return client
 
 
 #: Time to live of every message this app writes: an accepted event waits for its handler,
@@ -158,9 +273,7 @@ class StorageClients:
     def tables(self) -> TableServiceClient:
         from azure.data.tables import TableServiceClient
 
-        # Only the queue functions and the dialog API use tables: no 45 s caller to answer, so a
-        # loaded storage account gets more time before a request is given up.
-        options: dict[str, Any] = {"retry_total": 3, "connection_timeout": 5, "read_timeout": 20}
+        options: dict[str, Any] = _table_options() | {"transport": transport()}
         with self._lock:
             conn = self._connection_string()
             if conn:
@@ -170,6 +283,10 @@ class StorageClients:
 
     def queue(self, name: str) -> QueueClient:
         return queue_client(self.queues, name)
+
+    def table(self, name: str) -> TableClient:
+        """Table ``name``'s client, built once (use this, not ``tables.get_table_client``)."""
+        return table_client(self.tables, name)
 
 
 def build(cfg: Settings) -> StorageClients:

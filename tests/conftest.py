@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -21,16 +22,50 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from devtools.azurite import Azurite  # noqa: E402
+from devtools.samples import sample_event  # noqa: E402
 from shared import settings, storage  # noqa: E402
 from shared.storage import StorageClients  # noqa: E402
 
-FIXTURES = ROOT / "tests" / "fixtures"
+#: Recorded events: one per catalog type (named by :func:`fixture_name`), Altinn's and the docs' examples.
+FIXTURES = ROOT / "tests" / "fixtures" / "events"
 #: The team's reference material beside the project; absent on a user's machine.
 CONFORMANCE = ROOT.parent / "shared" / "conformance" / "cloudevents"
+#: What every per-type fixture shares (one TT02 dialog); a type without a file gets a sample with the same.
+FIXTURE_DIALOG: Final = "019ebbb5-ac51-75ab-a98b-786e3581350e"
+FIXTURE_PARTY: Final = "urn:altinn:person:identifier-no:23905497111"
+FIXTURE_RESOURCE: Final = "urn:altinn:resource:super-simple-service"
 
 
-def load_fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+def load_fixture(name: str) -> dict[str, Any]:
+    """A recorded event by file name; a fresh copy on each call, so a test may change it."""
+    loaded = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), f"{name} is not one event"
+    return loaded
+
+
+def fixture_name(event_type: str) -> str:
+    """A type's file: ``...created.v1`` -> ``dialog-created.json``."""
+    name = event_type.removeprefix("dialogporten.dialog.").removesuffix(".v1").replace(".", "-")
+    return (name if name.startswith(("activity", "transmission")) else "dialog-" + name) + ".json"
+
+
+def fixture_for(event_type: str) -> dict[str, Any]:
+    """The recorded event of a catalog type; for a type with no recording yet, a sample of the same dialog.
+
+    So a type added to the catalog is covered by every per-type test at once;
+    a real recording, when there is one, replaces the sample by its file alone.
+    """
+    path = FIXTURES / fixture_name(event_type)
+    if path.exists():
+        return load_fixture(path.name)
+    return sample_event(
+        event_type,
+        dialog_id=FIXTURE_DIALOG,
+        event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, event_type)),
+        time="2026-03-16T11:43:49.4306473Z",
+        party=FIXTURE_PARTY,
+        resource=FIXTURE_RESOURCE,
+    )
 
 
 @pytest.fixture(scope="session")

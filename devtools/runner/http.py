@@ -53,6 +53,9 @@ class HttpRouter:
 
 
 class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of concurrent senders (Altinn retries,
+    # `dpctl send --concurrency 16`) then sees connections refused or stalled for seconds.
+    request_queue_size = 128
     daemon_threads = True
     allow_reuse_address = True
 

@@ -9,7 +9,7 @@ import azure.functions as func
 
 from shared import storage
 from shared.logs import bound_text
-from shared.problems import PROBLEM_CONTENT_TYPE, Problem, bad_request, storage_unavailable
+from shared.problems import Problem, bad_request, render, storage_unavailable
 
 bp = func.Blueprint()
 
@@ -18,12 +18,15 @@ MAX_ECHO = 100
 
 
 def _problem(problem: Problem, instance: str) -> func.HttpResponse:
-    return func.HttpResponse(
-        body=problem.to_json(instance),
-        status_code=problem.status,
-        mimetype=PROBLEM_CONTENT_TYPE,
-        headers=dict(problem.headers),
-    )
+    status, headers, body = render(problem, instance)
+    return func.HttpResponse(body=body, status_code=status, headers=headers)
+
+
+def _instance(url: str) -> str:
+    """The request's absolute URL without its query (the function key), its last segment bounded."""
+    path = url.split("?", 1)[0]
+    base, _, last = path.rpartition("/")
+    return f"{base}/{bound_text(last, MAX_ECHO)}"
 
 
 @bp.function_name("get_dialog")
@@ -32,7 +35,7 @@ def get_dialog(req: func.HttpRequest) -> func.HttpResponse:
     raw = req.route_params.get("dialogId", "")
     # The id is the caller's: echoed bounded, so that a huge one does not come back whole.
     shown = bound_text(raw, MAX_ECHO)
-    instance = f"/api/dialogs/{shown}"
+    instance = _instance(req.url)
     try:
         dialog_id = str(uuid.UUID(raw))
     except ValueError:
@@ -44,7 +47,7 @@ def get_dialog(req: func.HttpRequest) -> func.HttpResponse:
     try:
         state = DialogStore(storage.current().tables).get(dialog_id)
     except AzureError as exc:
-        return _problem(storage_unavailable(f"could not read the dialogs table: {type(exc).__name__}", 5), instance)
+        return _problem(storage_unavailable(f"could not read the dialogs table: {type(exc).__name__}"), instance)
     if state is None:
         detail = f"No event has been applied for dialog {dialog_id}"
         problem = Problem(404, "dialog-not-found", "Dialog not found", detail)

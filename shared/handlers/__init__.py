@@ -28,7 +28,7 @@ Events of types the catalog does not know are parked on
 """
 
 from shared.handlers import activity, dialog, transmission
-from shared.handlers.registry import HandlerContext, discover, handlers_for, handles, invoke
+from shared.handlers.registry import HandlerContext, discover, handlers_for, handles, has_effects, invoke
 
 #: Infrastructure of the package, not handlers.
 _NOT_HANDLERS = ("registry", "state")
@@ -43,6 +43,7 @@ __all__ = [
     "dialog",
     "handlers_for",
     "handles",
+    "has_effects",
     "invoke",
     "transmission",
 ]

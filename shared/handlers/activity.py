@@ -21,7 +21,7 @@ from shared.handlers.registry import HandlerContext, handles
 from shared.handlers.state import record_dialog_state
 
 
-@handles(ActivityEvent)
-def keep_dialog_state(event: ActivityEvent, ctx: HandlerContext) -> None:
+@handles(ActivityEvent, effects=False)
+def keep_dialog_state(event: ActivityEvent, ctx: HandlerContext) -> bool:
     """Default: record the activity (last activity, count) on the dialog's row."""
-    record_dialog_state(event, ctx)
+    return record_dialog_state(event, ctx)

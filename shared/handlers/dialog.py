@@ -22,7 +22,7 @@ from shared.handlers.registry import HandlerContext, handles
 from shared.handlers.state import record_dialog_state
 
 
-@handles(DialogEvent)
-def keep_dialog_state(event: DialogEvent, ctx: HandlerContext) -> None:
+@handles(DialogEvent, effects=False)
+def keep_dialog_state(event: DialogEvent, ctx: HandlerContext) -> bool:
     """Default: keep the dialog's row in the ``dialogs`` table up to date."""
-    record_dialog_state(event, ctx)
+    return record_dialog_state(event, ctx)

@@ -13,7 +13,7 @@ point elsewhere::
 
     @handles(DialogCreated)
     def on_created(event: DialogCreated, ctx: HandlerContext) -> None:
-        ctx.clients.tables.get_table_client("cases")...
+        ctx.clients.table("cases")...  # built once per name
 
 Raise :class:`shared.errors.CannotSucceed` to poison the event now (with a
 reason); raise anything else to have it retried.
@@ -22,6 +22,19 @@ reason); raise anything else to have it retried.
 (:class:`shared.dialogporten.Dialog`), from Dialogporten's service-owner API
 when Maskinporten is configured; see :mod:`shared.dialogporten` for what each
 answer does to the message.
+
+Outside effects
+---------------
+A handler is taken to have *outside effects* (a call to another system, a row
+in your own table) unless it says otherwise, and processing then wraps the
+event in an idempotency claim (:mod:`shared.idempotency`): two more storage
+requests per event, and the handler runs once per event even when the queue
+delivers it again. ``@handles(Model, effects=False)`` declares a handler
+whose work is idempotent by construction or free of effects, like the default
+dialog-state handlers, whose one insert per event is its own exactly-once
+step. When no handler of an event has effects, no claim is made: such a
+handler may run again for a redelivered event, and may return ``False`` to say
+that the event had been applied before (processing then logs a ``duplicate``).
 """
 
 from __future__ import annotations
@@ -31,7 +44,7 @@ import inspect
 import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -40,13 +53,24 @@ if TYPE_CHECKING:
     from shared.settings import Settings
     from shared.storage import StorageClients
 
-__all__ = ["Handler", "HandlerContext", "discover", "handlers_for", "handles", "invoke", "registered", "unregister"]
+__all__ = [
+    "Handler",
+    "HandlerContext",
+    "Registration",
+    "discover",
+    "handlers_for",
+    "handles",
+    "has_effects",
+    "invoke",
+    "unregister",
+]
 
-Handler = Callable[..., None]
-F = TypeVar("F", bound=Callable[..., None])
+Handler = Callable[..., object]
+M = TypeVar("M", bound=BaseModel)
 
 _REGISTRY: Final[list[tuple[type[BaseModel], Handler]]] = []
 _WANTS_CONTEXT: Final[dict[Handler, bool]] = {}
+_EFFECT_FREE: Final[set[Handler]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,22 +115,49 @@ def _wants_context(fn: Handler) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-def handles(*models: type[BaseModel]) -> Callable[[F], F]:
-    """Register the decorated function as a handler of ``models`` (and their subclasses)."""
-    if not models:
-        raise TypeError("@handles needs at least one event model, e.g. @handles(DialogCreated)")
-    for model in models:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise TypeError(f"@handles takes event model classes, got {model!r}")
+class Registration(Generic[M]):
+    """What ``@handles(...)`` returns: a decorator typed by the models it registers for.
 
-    def register(fn: F) -> F:
+    Like the parser overloads of Powertools for AWS Lambda, the types carry the
+    contract: the handler must accept the event model (for several models, their
+    closest common base, which is what mypy infers for ``M``), with or without a
+    :class:`HandlerContext`. mypy rejects ``@handles(DialogCreated)`` on a
+    function that takes an ``ActivityEvent``.
+    """
+
+    __slots__ = ("_effects", "_models")
+
+    def __init__(self, models: tuple[type[M], ...], effects: bool = True) -> None:
+        self._models = models
+        self._effects = effects
+
+    @overload
+    def __call__(self, fn: Callable[[M], object], /) -> Callable[[M], object]: ...
+    @overload
+    def __call__(self, fn: Callable[[M, HandlerContext], object], /) -> Callable[[M, HandlerContext], object]: ...
+    def __call__(self, fn: Handler, /) -> Handler:
         _WANTS_CONTEXT[fn] = _wants_context(fn)
-        for model in models:
+        if self._effects:
+            _EFFECT_FREE.discard(fn)
+        else:
+            _EFFECT_FREE.add(fn)
+        for model in self._models:
             if (model, fn) not in _REGISTRY:
                 _REGISTRY.append((model, fn))
         return fn
 
-    return register
+
+def handles(model: type[M], /, *more: type[M], effects: bool = True) -> Registration[M]:
+    """Register the decorated function as a handler of the given models (and their subclasses).
+
+    ``effects=False`` declares that it has no outside effects, so it needs no idempotency claim
+    (see the module doc).
+    """
+    models = (model, *more)
+    for each in models:
+        if not (isinstance(each, type) and issubclass(each, BaseModel)):
+            raise TypeError(f"@handles takes event model classes, got {each!r}")
+    return Registration(models, effects)
 
 
 def handlers_for(model: type[BaseModel]) -> list[Handler]:
@@ -118,22 +169,23 @@ def handlers_for(model: type[BaseModel]) -> list[Handler]:
     return seen
 
 
-def invoke(fn: Handler, event: Any, ctx: HandlerContext) -> None:
-    """Call ``fn`` with the event, and the context if it takes a second argument."""
+def has_effects(fn: Handler) -> bool:
+    """Whether ``fn`` may have outside effects (the default), so that processing claims the event for it."""
+    return fn not in _EFFECT_FREE
+
+
+def invoke(fn: Handler, event: Any, ctx: HandlerContext) -> object:
+    """Call ``fn`` with the event, and the context if it takes a second argument; its return value."""
     if _WANTS_CONTEXT.get(fn, False):
-        fn(event, ctx)
-    else:
-        fn(event)
-
-
-def registered() -> list[tuple[type[BaseModel], Handler]]:
-    return list(_REGISTRY)
+        return fn(event, ctx)
+    return fn(event)
 
 
 def unregister(fn: Handler) -> None:
     """Remove a handler from every model it was registered for."""
     _REGISTRY[:] = [(model, registered_fn) for model, registered_fn in _REGISTRY if registered_fn is not fn]
     _WANTS_CONTEXT.pop(fn, None)
+    _EFFECT_FREE.discard(fn)
 
 
 def discover(package: str, path: Iterable[str], skip: Iterable[str] = ()) -> list[str]:

@@ -11,5 +11,6 @@ def dialog_store(ctx: HandlerContext) -> DialogStore:
     return DialogStore(ctx.clients.tables)
 
 
-def record_dialog_state(event: DialogportenEvent, ctx: HandlerContext) -> None:
-    dialog_store(ctx).record(event)
+def record_dialog_state(event: DialogportenEvent, ctx: HandlerContext) -> bool:
+    """Store the event in its dialog's rows; False when it had been stored before (a duplicate)."""
+    return dialog_store(ctx).record(event)

@@ -17,7 +17,7 @@ from shared.handlers.registry import HandlerContext, handles
 from shared.handlers.state import record_dialog_state
 
 
-@handles(TransmissionEvent)
-def keep_dialog_state(event: TransmissionEvent, ctx: HandlerContext) -> None:
+@handles(TransmissionEvent, effects=False)
+def keep_dialog_state(event: TransmissionEvent, ctx: HandlerContext) -> bool:
     """Default: count the transmission on the dialog's row."""
-    record_dialog_state(event, ctx)
+    return record_dialog_state(event, ctx)

@@ -41,7 +41,7 @@ def sim() -> Iterator[Simulator]:
 
 
 def event(age: timedelta = timedelta(0)) -> dict[str, Any]:
-    base: dict[str, Any] = load_fixture("events/dialog-created.json")
+    base: dict[str, Any] = load_fixture("dialog-created.json")
     dialog_id = str(uuid.uuid4())
     moment = (datetime.now(UTC) - age).isoformat(timespec="microseconds").replace("+00:00", "Z")
     source = f"https://platform.tt02.altinn.no/dialogporten/api/v1/enduser/dialogs/{dialog_id}"

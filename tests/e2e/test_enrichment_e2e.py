@@ -36,7 +36,7 @@ import json, os
 from shared.events import DialogCreated
 from shared.handlers.registry import HandlerContext, handles
 
-@handles(DialogCreated)
+@handles(DialogCreated, effects=os.environ.get("E2E_EFFECTS", "1") == "1")
 def on_created(event: DialogCreated, ctx: HandlerContext) -> None:
     dialog = ctx.fetch_dialog(event)
     with open(os.environ["E2E_RECORD"], "a") as f:
@@ -70,19 +70,20 @@ def enriched(workdir: Path, start_runner: Callable[..., Runner], sim: Simulator)
 
 
 def created_event(dialog_id: str) -> dict[str, Any]:
-    event: dict[str, Any] = load_fixture("events/dialog-created.json")
+    event: dict[str, Any] = load_fixture("dialog-created.json")
     now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     base = "https://platform.tt02.altinn.no/dialogporten/api/v1/enduser/dialogs/"
     return {**event, "id": str(uuid.uuid4()), "time": now, "resourceinstance": dialog_id, "source": base + dialog_id}
 
 
+@pytest.mark.parametrize("effects", ["1", "0"], ids=["claimed", "effects=False"])
 def test_a_dialog_not_yet_visible_waits_without_spending_attempts_and_is_then_fetched(
-    sim: Simulator, enriched: Callable[..., Runner], workdir: Path
+    sim: Simulator, enriched: Callable[..., Runner], workdir: Path, effects: str
 ) -> None:
     visible = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=9)
     dialog = sample_dialog(visible_from=visible, status="Awaiting")
     sim.dialogporten.put(dialog)
-    runner = enriched()
+    runner = enriched(E2E_EFFECTS=effects)
     event = created_event(dialog["id"])
     assert post(runner, event) == 200
 
@@ -96,7 +97,9 @@ def test_a_dialog_not_yet_visible_waits_without_spending_attempts_and_is_then_fe
         assert "put back, visible again in" in line["reason"]
         assert line["dialog_id"] == dialog["id"]
         assert line["dequeue_count"] == 1  # never a spent attempt
-    assert lines[-1]["outcome"] == "handled"
+    # Unclaimed (effects=False), the default dialog-state handler ran on the first try too and says
+    # so on the second: processing then logs the event as a duplicate, after the fetching handler ran.
+    assert lines[-1]["outcome"] == ("handled" if effects == "1" else "duplicate")
     statuses = [a.status for _, a in sim.dialogporten.responses]
     assert statuses[-1] == 200
     assert set(statuses[:-1]) == {404}

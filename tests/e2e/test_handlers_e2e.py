@@ -39,7 +39,7 @@ def test_every_type_end_to_end_reaches_its_typed_handler_and_the_dialog_row(
     seen = {r["id"]: r for r in recorded(workdir)}
     assert len(recorded(workdir)) == len(events)
     for row, event in zip(CATALOG, events, strict=True):
-        assert seen[event["id"]]["model"] == row.model
+        assert seen[event["id"]]["model"] == row.model_name
         assert seen[event["id"]]["dialog_id"] == dialog_id
         if "activityId" in event["data"]:
             assert seen[event["id"]]["activity_id"] == event["data"]["activityId"]
@@ -158,6 +158,12 @@ def test_an_event_whose_worker_was_killed_holding_the_claim_is_processed_after_t
     survivor = start_runner("--message-lease", "2")
     [entry] = wait_for("the event to be handled by the survivor", lambda: recorded(workdir), survivor, timeout=60)
     assert entry["id"] == event["id"]
+    # The handler records before processing completes and logs: wait for the line, then count.
+    wait_for(
+        "the survivor's handled line",
+        lambda: [x for x in survivor.process_lines() if x.get("outcome") == "handled"],
+        survivor,
+    )
     handled = [x for x in survivor.process_lines() if x.get("outcome") == "handled"]
     assert len(handled) == 1
     assert "taken over" in handled[0].get("note", "")

@@ -50,7 +50,7 @@ ALTINN = {"Content-Type": "application/json; charset=utf-8"}
 
 
 def test_altinn_delivery_and_validation_ping(webhook_only: Runner, clients: StorageClients) -> None:
-    for name in ("seed-dialog-created.json", "seed-activity-signature-provided.json", "tt02-dialog-created.json"):
+    for name in ("seed-created.json", "seed-activity-signature-provided.json", "tt02-dialog-created.json"):
         event = load_fixture(name)
         status, _, body = send(webhook_only, json.dumps(event).encode(), ALTINN)
         assert status == 200, body

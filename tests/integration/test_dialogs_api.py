@@ -9,15 +9,21 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from devtools.azurite import Azurite
 from devtools.samples import sample_event
+from shared import settings, storage
 from shared.dialogs import DialogStore
 from shared.events import parse_event
+from shared.functions import webhook as webhook_module
+from shared.problems import RETRY_AFTER_SECONDS
 from shared.storage import StorageClients
 from tests.conftest import app_functions
 
 pytestmark = pytest.mark.azurite
 
 
+#: What the webhook sends too: one renderer for every endpoint's problems.
+PROBLEM_JSON = "application/problem+json; charset=utf-8"
 GET_DIALOG = next(f for f in app_functions() if f.get_function_name() == "get_dialog")
 
 
@@ -83,7 +89,7 @@ def test_an_unknown_dialog_answers_404_problem_json(app_env: dict[str, str], cli
     dialog_id = str(uuid.uuid4())
     response = get(dialog_id)
     assert response.status_code == 404
-    assert response.mimetype == "application/problem+json"
+    assert response.headers["Content-Type"] == PROBLEM_JSON
     problem = body(response)
     assert problem["status"] == 404
     assert problem["title"] == "Dialog not found"
@@ -95,7 +101,7 @@ def test_an_unknown_dialog_answers_404_problem_json(app_env: dict[str, str], cli
 def test_an_id_that_is_not_a_guid_answers_400_problem_json(bad: str) -> None:
     response = get(bad)
     assert response.status_code == 400
-    assert response.mimetype == "application/problem+json"
+    assert response.headers["Content-Type"] == PROBLEM_JSON
     problem = body(response)
     assert (problem["status"], problem["title"]) == (400, "Bad request")
     assert set(problem) >= {"type", "title", "status", "detail"}
@@ -108,3 +114,34 @@ def test_a_40000_character_id_is_refused_without_being_echoed_whole() -> None:
     problem = body(response)
     assert len(response.get_body()) < 1_000
     assert problem["detail"].startswith("'" + "x" * 100 + "...[+39900 chars]'")
+
+
+def test_a_problem_reads_as_the_webhooks_do_charset_and_absolute_instance(app_env: dict[str, str]) -> None:
+    webhook = webhook_module.webhook.build().get_user_function()
+    refused = webhook(func.HttpRequest("GET", "http://localhost:7071/api/events?code=secret", body=b""))
+    assert refused.status_code == 405
+    response = get("not-a-guid")
+    assert response.headers["Content-Type"] == refused.headers["Content-Type"] == PROBLEM_JSON
+    assert body(refused)["instance"] == "http://localhost:7071/api/events"
+    assert body(response)["instance"] == "http://localhost:7071/api/dialogs/not-a-guid"
+
+
+def test_a_huge_id_is_bounded_in_the_instance_too() -> None:
+    problem = body(get("x" * 40_000))
+    assert problem["instance"] == "http://localhost:7071/api/dialogs/" + "x" * 100 + "...[+39900 chars]"
+
+
+def test_storage_down_is_503_with_the_webhooks_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    down = Azurite.on_free_ports().start()
+    down.stop()
+    monkeypatch.setenv(settings.STORAGE_CONNECTION, down.connection_string)
+    settings.current.cache_clear()
+    storage.current.cache_clear()
+    try:
+        response = get(str(uuid.uuid4()))
+    finally:
+        settings.current.cache_clear()
+        storage.current.cache_clear()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS) == "10"
+    assert response.headers["Content-Type"] == PROBLEM_JSON

@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,22 +27,14 @@ from shared.handlers import registry
 from shared.idempotency import IdempotencyStore, event_key
 from shared.messages import CLAIM_CHECK_CONTAINER, claim_check_message, serialize_event
 from shared.storage import StorageClients
-from tests.conftest import app_functions
+from tests.conftest import app_functions, fixture_for
 
 pytestmark = pytest.mark.azurite
 
-EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "events"
 CLAIM_TIMEOUT = 2
 
 
 FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in app_functions()}
-
-
-def fixture_for(event_type: str) -> dict[str, Any]:
-    name = event_type.removeprefix("dialogporten.dialog.").removesuffix(".v1").replace(".", "-")
-    if not name.startswith(("activity", "transmission")):
-        name = "dialog-" + name
-    return dict(json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8")))
 
 
 def deliver(queue: str, body: str | bytes, dequeue_count: int = 1) -> None:
@@ -138,7 +129,7 @@ def test_each_type_reaches_its_handler_typed_and_updates_the_dialog_row(
     deliver(row.queue, serialize_event(obj), dequeue_count=1)
     assert len(recorder.seen) == 1
     event = recorder.seen[0]
-    assert type(event).__name__ == row.model
+    assert type(event) is row.model
     assert event == parse_event(obj)
     row_json = dialog_row(env, obj["resourceinstance"])
     assert row_json is not None

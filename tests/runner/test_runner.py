@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -231,6 +232,22 @@ def test_lease_is_renewed_while_a_slow_function_runs(make_runner: RunnerFactory,
     wait_for(lambda: bool(seen("on_work")))
     assert runner.wait_idle([WORK], timeout=10)
     assert [e["dequeue_count"] for e in seen("on_work")] == [1]  # never redelivered mid-run
+
+
+def test_every_slow_message_of_a_batch_is_renewed_by_one_timer(
+    make_runner: RunnerFactory, service: QueueServiceClient
+) -> None:
+    runner = make_runner(lease=1.0)  # four at once (batchSize), each outliving its lease twice over
+    queue = service.get_queue_client(WORK)
+    for _ in range(4):
+        queue.send_message(b64('{"sleep": 2.2}'))
+    wait_for(lambda: len(seen("on_work")) >= 1)
+    renewers = [t.name for t in threading.enumerate() if t.name.startswith("lease")]
+    # One timer per listener, not a thread per message (an earlier test's timer may still be winding down).
+    assert "lease-renewal" in renewers
+    assert set(renewers) == {"lease-renewal"}
+    assert runner.wait_idle([WORK], timeout=15)
+    assert sorted(e["dequeue_count"] for e in seen("on_work")) == [1, 1, 1, 1]  # none redelivered mid-run
 
 
 def test_batches_bound_concurrency(make_runner: RunnerFactory, service: QueueServiceClient) -> None:

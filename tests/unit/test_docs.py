@@ -15,13 +15,13 @@ from shared.settings import DECLARED
 
 def test_readme_tables_are_fresh() -> None:
     text = docs.README.read_text(encoding="utf-8")
-    assert docs.render(text) == text, "README.md's generated tables are stale: run `python -m devtools.docs`"
+    assert docs.render(text) == text, "README.md's generated tables are stale: run `make catalog`"
 
 
 def test_readme_names_every_type_queue_and_setting() -> None:
     text = docs.README.read_text(encoding="utf-8")
     for row in CATALOG:
-        assert f"| `{row.type}` | `{row.queue}` | `{row.model}` |" in text
+        assert f"| `{row.type}` | `{row.queue}` | `{row.model_name}` |" in text
     for setting in DECLARED:
         assert f"| `{setting.name}` |" in text
 

@@ -75,7 +75,7 @@ def test_every_catalog_type_goes_to_its_own_queue(row: catalog.EventType) -> Non
 
 
 @pytest.mark.parametrize(
-    "fixture", ["seed-dialog-created.json", "seed-activity-signature-provided.json", "tt02-dialog-created.json"]
+    "fixture", ["seed-created.json", "seed-activity-signature-provided.json", "tt02-dialog-created.json"]
 )
 def test_seed_and_real_examples_are_accepted_byte_for_byte(fixture: str) -> None:
     event = load_fixture(fixture)
