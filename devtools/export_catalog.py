@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from shared import catalog, messages
+from shared.catchup import CATCHUP_TABLE
 from shared.dialogs import DIALOGS_TABLE
 from shared.idempotency import IDEMPOTENCY_TABLE
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 CATALOG_JSON: Final = ROOT / "infra" / "catalog.json"
 
-#: Tables the handlers use: idempotency claims and the last known state of each dialog.
-TABLES: Final = (IDEMPOTENCY_TABLE, DIALOGS_TABLE)
+#: Tables the app uses: idempotency claims, the last known state of each dialog, the catch-up cursors.
+TABLES: Final = (IDEMPOTENCY_TABLE, DIALOGS_TABLE, CATCHUP_TABLE)
 #: Blob container Flex Consumption deploys the app package from (one app per storage account).
 DEPLOYMENT_CONTAINER: Final = "app-package"
 

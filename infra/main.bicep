@@ -68,6 +68,18 @@ param operatorPrincipalId string = ''
 ])
 param operatorPrincipalType string = 'User'
 
+@description('Maskinporten client id for enrichment (handlers fetch dialogs from Dialogporten) and the catch-up timer. Empty = neither, and no Key Vault.')
+param maskinportenClientId string = ''
+
+@description('The kid the client\'s public key is registered under at Maskinporten (may be empty when the stored key is a JWK with its own kid).')
+param maskinportenKid string = ''
+
+@description('Name of the Key Vault secret holding the client\'s private key (PEM or JWK). You store it after provisioning; the app reads it through a Key Vault reference.')
+param maskinportenKeySecretName string = 'maskinporten-private-key'
+
+@description('Resource URNs the catch-up timer polls Altinn\'s events API for (needs maskinportenClientId). Empty = no catch-up.')
+param catchUpResources array = []
+
 param tags object = {}
 
 var abbrs = loadJsonContent('abbreviations.json')
@@ -94,6 +106,9 @@ var altinn = {
     sourceHost: 'platform.altinn.no'
   }
 }
+
+var enrichment = !empty(maskinportenClientId)
+var vaultName = '${abbrs.keyVaultVaults}${resourceToken}'
 
 var extraIpRules = [
   for (cidr, i) in additionalAllowedIpAddresses: {
@@ -143,6 +158,17 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+module keyVault 'app/keyvault.bicep' = if (enrichment) {
+  name: 'keyVault'
+  params: {
+    name: vaultName
+    location: location
+    tags: allTags
+    appPrincipalId: identity.properties.principalId
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+  }
+}
+
 module functionApp 'app/function.bicep' = {
   name: 'functionApp'
   params: {
@@ -164,10 +190,18 @@ module functionApp 'app/function.bicep' = {
     allowAllIps: allowAllIps
     allowedResources: allowedResources
     allowedSourceHosts: [altinn[altinnEnvironment].sourceHost]
+    altinnEnvironment: altinnEnvironment
+    maskinportenClientId: maskinportenClientId
+    maskinportenKid: maskinportenKid
+    // A reference, not the key: the platform resolves it with the app's identity (keyVaultReferenceIdentity).
+    maskinportenPrivateKey: enrichment ? '@Microsoft.KeyVault(VaultName=${vaultName};SecretName=${maskinportenKeySecretName})' : ''
+    catchUpResources: enrichment ? catchUpResources : []
   }
-  // The host starts as soon as the app exists: its storage and telemetry roles must be in place.
+  // The host starts as soon as the app exists: its storage and telemetry roles, and its
+  // right to read the key's secret, must be in place.
   dependsOn: [
     rbac
+    keyVault
   ]
 }
 
@@ -193,4 +227,5 @@ output FUNCTION_APP_HOSTNAME string = functionApp.outputs.defaultHostName
 output WEBHOOK_URL string = 'https://${functionApp.outputs.defaultHostName}/api/events'
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATION_INSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output VAULT_NAME string = enrichment ? vaultName : ''
 output LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsName

@@ -27,6 +27,9 @@ each (``dialogporten.process {"outcome":...}``, :class:`~shared.logs.Outcome`):
   unclaimed, an effect-free handler found it applied before (returned ``False``).
 * ``retry``     - a handler (or storage) raised: the claim is released and the
   exception re-raised, so the host retries after ``visibilityTimeout``. Also:
+  the dialog is not visible yet (:class:`~shared.dialogporten.DialogNotVisibleYet`);
+  then the message is put back invisible until then, bounded by
+  ``DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS`` after the event's time. Also:
   the event is in progress elsewhere; then the untouched message is put back
   on the queue, invisible until about when that claim expires (at most one
   ``visibilityTimeout``), instead of raising: a live duplicate should not burn
@@ -172,7 +175,13 @@ def _process(
 
     chosen = handlers.handlers_for(type(event))
     if not any(handlers.has_effects(handler) for handler in chosen):
-        applied = [handlers.invoke(handler, event, ctx) for handler in chosen]
+        try:
+            applied = [handlers.invoke(handler, event, ctx) for handler in chosen]
+        except Exception as exc:
+            put_back = _put_back_until_visible(exc, event, body, ctx, log)
+            if put_back is None:
+                raise
+            return put_back
         outcome = DUPLICATE if any(result is False for result in applied) else HANDLED
         log(outcome)
         return outcome
@@ -201,14 +210,17 @@ def _process(
     try:
         for handler in chosen:
             handlers.invoke(handler, event, ctx)
-    except Exception:
+    except Exception as exc:
         try:
             store.release(claim)  # so that the retry (or a replay from poison) runs at once
         except Exception:  # the claim then expires on its own; the handler's error is the one that matters
             logging.getLogger(logs.LOGGER_NAME).warning(
                 "could not release claim on %s", logs.bound_text(event.id), exc_info=True
             )
-        raise
+        put_back = _put_back_until_visible(exc, event, body, ctx, log)
+        if put_back is None:
+            raise
+        return put_back
 
     extra: dict[str, Any] = {}
     if claim.taken_over:
@@ -219,6 +231,42 @@ def _process(
         extra["warning"] = str(exc)
     log(HANDLED, logging.WARNING if "warning" in extra else logging.INFO, **extra)
     return HANDLED
+
+
+#: Azure Queue Storage's longest visibility timeout (7 days).
+MAX_VISIBILITY_SECONDS: Final = 7 * 24 * 3600
+
+
+def _put_back_until_visible(
+    exc: Exception, event: DialogportenEvent, body: str | bytes, ctx: HandlerContext, log: Callable[..., None]
+) -> Outcome | None:
+    """RETRY after putting the untouched message back until its dialog is visible; None: not that case."""
+    hidden_for = _not_visible_delay(exc, event, ctx.settings)
+    if hidden_for is None:
+        return None
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    send_creating_queue(ctx.clients.queue(ctx.queue), text, visibility_timeout=hidden_for, time_to_live=NEVER_EXPIRE)
+    log(RETRY, logging.WARNING, reason=f"{exc}; put back, visible again in {hidden_for} s (no attempt spent)")
+    return RETRY
+
+
+def _not_visible_delay(exc: Exception, event: DialogportenEvent, cfg: Settings) -> int | None:
+    """Seconds to hide the message until its dialog is visible; None: an ordinary retry.
+
+    Dialogporten sends ``created`` before a dialog's ``visibleFrom`` and answers 404 with ``Expires``
+    until then. Waiting for it is no failure, so the message is put back invisible until then rather
+    than spending one of its attempts, but only up to ``DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS`` after the
+    event's time: past that the attempts count again, and the last poisons the message as usual.
+    """
+    from shared.dialogporten import DialogNotVisibleYet  # imported with the handlers that raise it
+
+    if not isinstance(exc, DialogNotVisibleYet):
+        return None
+    now = time.time()
+    until = min(exc.until.timestamp(), event.time.timestamp() + cfg.enrichment.not_visible_max_wait_seconds)
+    if until <= now:
+        return None
+    return max(1, min(math.ceil(until - now), MAX_VISIBILITY_SECONDS))
 
 
 class _CannotDecode(PermanentError):

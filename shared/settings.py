@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
 
@@ -46,6 +46,33 @@ DECLARED: Final[tuple[Setting, ...]] = (
         "MAX_CLOCK_SKEW_SECONDS",
         "300",
         "The webhook refuses (400) an event whose `time` is further ahead of its clock than this.",
+    ),
+    Setting(
+        "ALTINN_ENVIRONMENT",
+        "tt02",
+        "`tt02` or `prod`: the Maskinporten, Dialogporten and Events bases (an http(s) URL: the local simulator).",
+    ),
+    Setting("MASKINPORTEN_CLIENT_ID", "", "Maskinporten client id; empty = no enrichment and no automatic catch-up."),
+    Setting("MASKINPORTEN_KID", "", "The `kid` the client's key is registered under (a JWK may carry its own)."),
+    Setting(
+        "MASKINPORTEN_KEY",
+        "",
+        "The client's private key, PEM or JWK. In Azure a Key Vault reference (Bicep `maskinportenKeySecretName`).",
+    ),
+    Setting(
+        "DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS",
+        "604800",
+        "A message whose dialog is not yet visible waits (no attempt spent) at most this long after the event's time.",
+    ),
+    Setting(
+        "CATCHUP_RESOURCES",
+        "",
+        "Comma-separated resource URNs the catch-up timer polls Altinn's events API for; empty = no catch-up.",
+    ),
+    Setting(
+        "CATCHUP_INITIAL_LOOKBACK_SECONDS",
+        "172800",
+        "The first catch-up of a resource queues only events younger than this (Altinn keeps 90 days).",
     ),
 )
 DECLARED_NAMES: Final = frozenset(s.name for s in DECLARED)
@@ -86,6 +113,52 @@ class StorageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EnrichmentSettings:
+    """Maskinporten credentials for Dialogporten (enrichment) and the Events API (catch-up); off when empty."""
+
+    environment: str = "tt02"
+    client_id: str = ""
+    kid: str = ""
+    private_key: str = field(default="", repr=False)
+    not_visible_max_wait_seconds: int = 604800
+    catchup_resources: tuple[str, ...] = ()
+    catchup_initial_lookback_seconds: int = 172800
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.client_id and self.private_key)
+
+    @property
+    def missing(self) -> str:
+        """What is missing for Maskinporten, as the settings' names (empty when configured)."""
+        names = [
+            n for n, v in (("MASKINPORTEN_CLIENT_ID", self.client_id), ("MASKINPORTEN_KEY", self.private_key)) if not v
+        ]
+        return " and ".join(names)
+
+
+def _enrichment(env: Mapping[str, str]) -> EnrichmentSettings:
+    environment = _get(env, "ALTINN_ENVIRONMENT").strip() or "tt02"
+    if environment not in {"tt02", "prod"} and not environment.startswith(("http://", "https://")):
+        raise SettingsError(f"ALTINN_ENVIRONMENT must be tt02, prod or a simulator URL, got {environment[:60]!r}")
+    # Not refused here when half set: these names are also the operator CLI's (which may take its key
+    # from MASKINPORTEN_KEY_FILE), and the webhook must run whatever they hold. A handler that fetches
+    # a dialog, or the catch-up timer, says what is missing instead.
+    client_id = _get(env, "MASKINPORTEN_CLIENT_ID").strip()
+    key = _get(env, "MASKINPORTEN_KEY").strip()
+    resources = tuple(sorted(_csv(_get(env, "CATCHUP_RESOURCES"))))
+    return EnrichmentSettings(
+        environment=environment,
+        client_id=client_id,
+        kid=_get(env, "MASKINPORTEN_KID").strip(),
+        private_key=key,
+        not_visible_max_wait_seconds=_positive_int(env, "DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS"),
+        catchup_resources=resources,
+        catchup_initial_lookback_seconds=_positive_int(env, "CATCHUP_INITIAL_LOOKBACK_SECONDS"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     storage: StorageSettings
     allowed_resources: frozenset[str]
@@ -93,6 +166,7 @@ class Settings:
     idempotency_retention_seconds: int
     idempotency_claim_timeout_seconds: int
     max_clock_skew_seconds: int
+    enrichment: EnrichmentSettings = EnrichmentSettings()
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +192,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         idempotency_retention_seconds=_positive_int(env, "IDEMPOTENCY_RETENTION_SECONDS"),
         idempotency_claim_timeout_seconds=_positive_int(env, "IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS"),
         max_clock_skew_seconds=_positive_int(env, "MAX_CLOCK_SKEW_SECONDS"),
+        enrichment=_enrichment(env),
     )
 
 

@@ -9,6 +9,7 @@ Routes (each rule is cited where it is enforced: ``tokens.py``, ``subscriptions.
     GET    /events/api/v1/subscriptions/{id}                200 / 403 / 404
     DELETE /events/api/v1/subscriptions/{id}                200 / 403 / 404
     GET    /events/api/v1/events?resource=&after=&size=     polling, ``next`` header
+    GET    /dialogporten/api/v1/serviceowner/dialogs/{id}    Dialogporten's service-owner GET (``dialogporten.py``)
     POST   /sim/publish                                     simulator only: publish one event (or an array)
     GET    /sim/state                                       simulator only: deliveries, dead letters, skipped
 
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from devtools.altinn_sim import dialogporten
 from devtools.altinn_sim.delivery import DELIVERY_TIMEOUT, Deliverer
 from devtools.altinn_sim.subscriptions import Refused, SubscriptionStore, check_request, consumer_of
 from devtools.altinn_sim.tokens import Client, TokenRefused, TokenService
@@ -106,6 +109,7 @@ class Simulator:
         )
         self.subscriptions = SubscriptionStore()
         self.events = EventLog()
+        self.dialogporten = dialogporten.DialogStore(self.tokens.maskinporten_claims, time.time)
         self.delivery = Deliverer(
             self.subscriptions,
             time_scale=self.options.time_scale,
@@ -241,6 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(200)
             elif path == EVENTS and method == "GET":
                 self._events()
+            elif path.startswith(dialogporten.PREFIX) and method == "GET":
+                answer = self.sim.dialogporten.get(path[len(dialogporten.PREFIX) :], self.headers.get("Authorization"))
+                self._send(answer.status, answer.body or None, answer.content_type or "", answer.headers)
             elif path == "/sim/publish" and method == "POST":
                 self._publish()
             elif path == "/sim/state" and method == "GET":

@@ -87,6 +87,8 @@ class TokenService:
         self._clients: dict[str, Client] = {}
         self._used_jti: dict[str, float] = {}
         self._lock = threading.Lock()
+        #: Maskinporten tokens issued so far (tests count token requests with it).
+        self.issued = 0
 
     def register(self, client: Client) -> None:
         with self._lock:
@@ -177,6 +179,8 @@ class TokenService:
             algorithm="RS256",
             headers={"kid": "altinn-sim-maskinporten"},
         )
+        with self._lock:
+            self.issued += 1
         # MP-RESPONSE
         return {"access_token": access, "token_type": "Bearer", "expires_in": self.token_lifetime, "scope": scope}
 
@@ -222,6 +226,10 @@ class TokenService:
         if SERVICE_OWNER_SCOPE in str(mp.get("scope", "")).split() and client is not None:  # EX-ORG
             claims["urn:altinn:org"] = client.org_code
         return jwt.encode(claims, self._signing_key, algorithm="RS256", headers={"kid": "altinn-sim-platform"})
+
+    def maskinporten_claims(self, token: str) -> dict[str, Any]:
+        """The claims of a valid Maskinporten token (Dialogporten takes them directly, no exchange)."""
+        return self._verify(token, self.issuer)
 
     def altinn_claims(self, authorization: str | None) -> dict[str, Any]:
         """The caller of the Events API: a valid Altinn token (EV ``Program.cs``: Altinn tokens only)."""

@@ -8,7 +8,7 @@ import platform
 import sys
 from datetime import UTC, datetime
 
-from devtools.bench import aio, drain, ingest, loop
+from devtools.bench import aio, catchup, drain, ingest, loop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         print(drain.report(), flush=True)
     print(aio.report(count=300 if args.quick else 1000), flush=True)
     print(loop.report(events=200 if args.quick else 1000), flush=True)
+    print(catchup.report(gap=1200 if args.quick else 5000), flush=True)
     return 0
 
 

@@ -71,7 +71,7 @@ app.add_typer(subscriptions.app, name="subscriptions")
 app.add_typer(poison.app, name="poison")
 app.add_typer(parked.app, name="parked")
 app.add_typer(dialogs.app, name="dialogs")
-app.command("catch-up")(catchup.catch_up)
+app.command("catch-up")(catchup.catch_up_command)
 app.command("status")(status.status)
 app.command("send")(send.send)
 

@@ -1,5 +1,7 @@
 """``dpctl catch-up``: read Altinn's events API and put every event on its queue through the webhook's core.
 
+The reading and queueing is :func:`shared.catchup.catch_up`, the same code the app's catch-up timer runs.
+
 Each event goes through :func:`shared.ingest.handle` exactly as a single ``application/json`` POST
 from Altinn would (the function the webhook adapter calls), so validation, routing, allow-lists and
 durability are the same; a duplicate of an event already received is harmless, the handlers
@@ -12,44 +14,20 @@ needs ``resource`` and ``after`` (``0``: from the oldest kept, 90 days), and giv
 
 from __future__ import annotations
 
-import json
-import re
-from datetime import UTC, datetime
-from typing import Annotated, Any, Final, NoReturn
-from urllib.parse import urlencode
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from devtools.cli.context import Context
 from devtools.cli.output import console, emit_json, fail, note
-from shared.ingest import Policy, WebhookRequest, handle
-from shared.maskinporten import AuthError, urllib_transport
+from shared.catchup import MAX_SIZE, CatchUpError, CatchUpResult, catch_up, parse_time
+from shared.ingest import Policy
 
-EVENTS: Final = "/events/api/v1/events"
-MAX_SIZE: Final = 1000
-_FRACTION = re.compile(r"(\.\d{6})\d+")
+__all__ = ["catch_up_command", "parse_time"]
 
 
-def parse_time(value: str) -> datetime | None:
-    """An RFC 3339 time (7 fractional digits allowed), or None when ``value`` is a cursor."""
-    if value == "0" or "T" not in value:
-        return None
-    try:
-        moment = datetime.fromisoformat(_FRACTION.sub(r"\1", value.replace("Z", "+00:00")))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _header(headers: Any, name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return str(value)
-    return None
-
-
-def catch_up(
+def catch_up_command(
     ctx: typer.Context,
     resource: Annotated[str, typer.Option(help="the resource URN, e.g. urn:altinn:resource:super-simple-service")],
     since: Annotated[
@@ -69,77 +47,41 @@ def catch_up(
     from shared.sink import QueueSink
 
     cfg = context.app_settings
-    sink = QueueSink(context.storage)
-    policy = Policy(cfg.allowed_resources, cfg.allowed_source_hosts)
-    params = [("resource", resource), ("after", cursor), ("size", str(size))] + [("type", t) for t in types or []]
-    url: str | None = f"{context.platform}{EVENTS}?{urlencode(params)}"
-    counts: dict[str, int] = {"read": 0, "accepted": 0, "parked": 0, "validated": 0, "rejected": 0, "before_since": 0}
-    rejected: list[dict[str, Any]] = []
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True, disable=as_json
     ) as progress:
         task = progress.add_task("reading events", total=None)
-        while url:
-            try:
-                token = context.altinn().token()
-                response = urllib_transport(
-                    "GET",
-                    url,
-                    timeout=60,
-                    body=None,
-                    headers={"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"},
-                )
-            except (AuthError, OSError) as exc:
-                _stop(f"reading {url.split('?')[0]}: {exc}", resource, cursor)
-            if response.status != 200:
-                _stop(
-                    f"GET {url}: {response.status} {response.body[:300].decode('utf-8', 'replace')}", resource, cursor
-                )
-            page = response.json()
-            if not page:
-                break
-            for event in page:
-                counts["read"] += 1
-                moment = parse_time(str(event.get("time", ""))) if cutoff else None
-                if cutoff and moment is not None and moment < cutoff:
-                    counts["before_since"] += 1
-                    cursor = str(event.get("id"))
-                    continue
-                body = json.dumps(event).encode("utf-8")
-                answer = handle(
-                    WebhookRequest("POST", {"content-type": "application/json"}, body, "catch-up"), sink, policy
-                )
-                if answer.status == 200:
-                    for item in json.loads(answer.body)["events"]:
-                        counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
-                elif answer.status >= 500:
-                    _stop(
-                        f"storage refused event {event.get('id')}: {answer.body.decode('utf-8', 'replace')}",
-                        resource,
-                        cursor,
-                    )
-                else:  # refused for good (invalid, outside the allow-lists): logged by the core; say so and go on
-                    counts["rejected"] += 1
-                    rejected.append(
-                        {
-                            "id": event.get("id"),
-                            "status": answer.status,
-                            "problem": json.loads(answer.body or b"{}").get("detail"),
-                        }
-                    )
-                cursor = str(event.get("id"))
-                progress.update(task, description=f"{counts['read']} read, {counts['accepted']} queued")
-            url = _header(response.headers, "next")
-    result = {**counts, "rejectedEvents": rejected, "cursor": cursor}
+
+        def on_page(partial: CatchUpResult) -> None:
+            counts = partial.counts
+            progress.update(task, description=f"{counts['read']} read, {counts['accepted']} queued")
+
+        try:
+            result = catch_up(
+                resource,
+                cursor,
+                platform=context.platform,
+                tokens=context.altinn(),
+                sink=QueueSink(context.storage),
+                policy=Policy(cfg.allowed_resources, cfg.allowed_source_hosts),
+                size=size,
+                types=tuple(types or ()),
+                skip_before=cutoff,
+                on_page=on_page,
+            )
+        except CatchUpError as exc:
+            _stop(str(exc), resource, exc.cursor)
+    counts = result.counts
+    output: dict[str, Any] = {**counts, "rejectedEvents": result.rejected, "cursor": result.cursor}
     if as_json:
-        emit_json(result)
+        emit_json(output)
     else:
         console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()))
-        for item in rejected:
+        for item in result.rejected:
             console.print(f"[red]refused[/] {item['id']}: {item['status']} {item['problem']}")
         console.print(
-            f"cursor: {cursor}\nresume with: dpctl --env {context.env.value} catch-up --resource {resource} "
-            f"--since {cursor}"
+            f"cursor: {result.cursor}\nresume with: dpctl --env {context.env.value} catch-up --resource {resource} "
+            f"--since {result.cursor}"
         )
 
 

@@ -421,8 +421,77 @@ def parameter_bounds(templates: list[Template], root: Path) -> list[Finding]:
     return findings
 
 
+#: Built-in role "Key Vault Secrets User": reads secret contents, nothing else (identical in every tenant).
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+_SECRET_WORDS = re.compile(
+    r"Microsoft\.KeyVault\(|maskinportenPrivateKey|maskinportenKeySecretName|listSecrets|getSecret"
+)
+
+
+def _leaves(node: Any) -> Iterable[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _leaves(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _leaves(value)
+
+
+def key_vault_secrets(templates: list[Template], root: Path) -> list[Finding]:
+    """The Maskinporten key's vault: RBAC only, the app may only read secrets, nothing secret in outputs.
+
+    Sources (learn.microsoft.com): "Azure RBAC for Key Vault data plane" (key-vault/general/rbac-guide):
+    with ``enableRbacAuthorization: true`` access policies are ignored, so none are declared and none
+    can be mistaken for the access model; "Key Vault Secrets User" (``4633458b-…``) reads secret contents
+    and nothing more. "Use Key Vault references" (app-service/app-service-key-vault-references): the
+    setting holds ``@Microsoft.KeyVault(VaultName=…;SecretName=…)``, never the value. Deployment
+    outputs are readable by anyone with Reader on the resource group, so none may carry a secret,
+    a reference to one, or a ``listSecrets``/``getSecret`` call.
+    """
+    findings: list[Finding] = []
+    for template in templates:
+        file = _rel(template, root)
+        vaults = {s for s, r in template.resources.items() if r.get("type") == "Microsoft.KeyVault/vaults"}
+        for symbol in sorted(vaults):
+            props = template.body(symbol).get("properties", {})
+            if props.get("enableRbacAuthorization") is not True:
+                findings.append(Finding("key-vault", file, symbol, "enableRbacAuthorization must be true (RBAC mode)"))
+            if props.get("accessPolicies") not in (None, []):
+                findings.append(Finding("key-vault", file, f"{symbol}.properties.accessPolicies", "must be empty"))
+        for symbol, declared in template.resources.items():
+            if declared.get("type") != "Microsoft.Authorization/roleAssignments":
+                continue
+            body = template.body(symbol)
+            if body.get("scope") not in vaults:
+                continue
+            role_leaves = set(_leaves(body.get("properties", {}).get("roleDefinitionId")))
+            for name in list(role_leaves):
+                if name in template.variables:
+                    role_leaves |= set(_leaves(template.variables[name].get("value")))
+            if KEY_VAULT_SECRETS_USER not in role_leaves:
+                findings.append(
+                    Finding("key-vault", file, symbol, "a role on the vault other than Key Vault Secrets User")
+                )
+        for name, output in (template.tree.get("outputs") or {}).items():
+            text = " ".join([name, *_leaves(output.get("value"))])
+            if _SECRET_WORDS.search(text) or re.search(r"(?i)privatekey|secretvalue", name):
+                findings.append(Finding("key-vault", file, f"output {name}", "an output may not carry a secret"))
+    main = root / "infra" / "main.bicep"
+    if main.is_file():
+        source = main.read_text(encoding="utf-8")
+        given = re.search(r"^\s*maskinportenPrivateKey:\s*(.*)$", source, re.MULTILINE)
+        if given and "'@Microsoft.KeyVault(VaultName=" not in given.group(1):
+            findings.append(
+                Finding("key-vault", "infra/main.bicep", "maskinportenPrivateKey", "must be a Key Vault reference")
+            )
+    return findings
+
+
 RULES: dict[str, Rule] = {
     "deploy-time-constant": deploy_time_constants,
     "flex-rejected": flex_rejected_properties,
     "param-bounds": parameter_bounds,
+    "key-vault": key_vault_secrets,
 }

@@ -82,6 +82,9 @@ MODELS: dict[str, ModelSpec] = {
         "ScheduledQueryRuleResource",
         "azure.mgmt.monitor.operations._scheduled_query_rules_operations",
     ),
+    "Microsoft.KeyVault/vaults": ModelSpec(
+        "azure.mgmt.keyvault.models", "VaultCreateOrUpdateParameters", "azure.mgmt.keyvault._configuration"
+    ),
     "Microsoft.Authorization/roleAssignments": ModelSpec(
         "azure.mgmt.authorization.v2022_04_01.models", "RoleAssignmentCreateParameters"
     ),

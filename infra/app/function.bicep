@@ -55,6 +55,21 @@ param allowedResources array
 @description('Event source hosts accepted (ALLOWED_SOURCE_HOSTS). Empty = all.')
 param allowedSourceHosts array
 
+@description('tt02 or prod (ALTINN_ENVIRONMENT): the Maskinporten, Dialogporten and Events bases.')
+param altinnEnvironment string
+
+@description('Maskinporten client id (MASKINPORTEN_CLIENT_ID). Empty = no enrichment, no catch-up.')
+param maskinportenClientId string = ''
+
+@description('The kid of the client\'s key (MASKINPORTEN_KID).')
+param maskinportenKid string = ''
+
+@description('A Key Vault reference to the private key (MASKINPORTEN_KEY), never the key itself.')
+param maskinportenPrivateKey string = ''
+
+@description('Resource URNs the catch-up timer polls (CATCHUP_RESOURCES). Empty = no catch-up.')
+param catchUpResources array = []
+
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
@@ -177,6 +192,26 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ALLOWED_SOURCE_HOSTS'
           value: join(allowedSourceHosts, ',')
+        }
+        {
+          name: 'ALTINN_ENVIRONMENT'
+          value: altinnEnvironment
+        }
+        {
+          name: 'MASKINPORTEN_CLIENT_ID'
+          value: maskinportenClientId
+        }
+        {
+          name: 'MASKINPORTEN_KID'
+          value: maskinportenKid
+        }
+        {
+          name: 'MASKINPORTEN_KEY'
+          value: maskinportenPrivateKey
+        }
+        {
+          name: 'CATCHUP_RESOURCES'
+          value: join(catchUpResources, ',')
         }
       ]
       ipSecurityRestrictions: ipSecurityRestrictions

@@ -18,6 +18,11 @@ point elsewhere::
 Raise :class:`shared.errors.CannotSucceed` to poison the event now (with a
 reason); raise anything else to have it retried.
 
+``ctx.fetch_dialog(event)`` returns the whole dialog the event is about, typed
+(:class:`shared.dialogporten.Dialog`), from Dialogporten's service-owner API
+when Maskinporten is configured; see :mod:`shared.dialogporten` for what each
+answer does to the message.
+
 Outside effects
 ---------------
 A handler is taken to have *outside effects* (a call to another system, a row
@@ -44,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from shared.dialogporten import FetchedDialog
     from shared.settings import Settings
     from shared.storage import StorageClients
 
@@ -79,6 +85,25 @@ class HandlerContext:
     dequeue_count: int
     """Which attempt this is (1 = first); the last is host.json's ``maxDequeueCount``."""
     message_id: str | None = None
+
+    def fetch_dialog(self, event: Any) -> FetchedDialog:
+        """The dialog ``event`` is about (or a dialog id), fetched now from Dialogporten.
+
+        Returns a :class:`~shared.dialogporten.Dialog`, or a :class:`~shared.dialogporten.DeletedDialog`
+        (both have ``.deleted``). Raises by branch: not yet visible puts the message back until it is,
+        503 and the like are retried, other refusals poison the message with the reason, and with no
+        Maskinporten settings :class:`~shared.dialogporten.EnrichmentNotConfigured` poisons it.
+        """
+        from shared import enrichment
+        from shared.dialogporten import EnrichmentNotConfigured
+
+        cfg = self.settings.enrichment
+        if not cfg.enabled:
+            raise EnrichmentNotConfigured(
+                f"a handler fetches the dialog, but Maskinporten is not configured: set {cfg.missing}"
+            )
+        dialog_id = event if isinstance(event, str) else event.dialog_id
+        return enrichment.dialogporten(cfg).get_dialog(dialog_id)
 
 
 def _wants_context(fn: Handler) -> bool:

@@ -356,3 +356,61 @@ def test_cli_prints_findings_and_api_versions(checkout: Path, capsys: pytest.Cap
     )
     assert cli.main([str(checkout)]) == 1
     assert "[flex-rejected]" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- the Maskinporten key's vault
+
+KEYVAULT = "infra/app/keyvault.bicep"
+
+
+def test_the_vault_is_rbac_only_and_the_app_may_only_read_secrets() -> None:
+    assert messages(ROOT, "key-vault") == []
+
+
+@pytest.mark.parametrize(
+    ("relative", "old", "new", "fragment"),
+    [
+        (KEYVAULT, "enableRbacAuthorization: true", "enableRbacAuthorization: false", "RBAC mode"),
+        (
+            KEYVAULT,
+            "accessPolicies: []",
+            "accessPolicies: [\n      {\n        tenantId: subscription().tenantId\n        objectId: appPrincipalId\n"
+            "        permissions: {\n          secrets: [\n            'get'\n          ]\n        }\n      }\n    ]",
+            "accessPolicies",
+        ),
+        (
+            KEYVAULT,
+            "var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'",
+            "var keyVaultSecretsUser = '00482a5a-887f-4fb3-b363-3b7fe8e74483'",  # Key Vault Administrator
+            "other than Key Vault Secrets User",
+        ),
+        (
+            KEYVAULT,
+            "output name string = vault.name",
+            "output name string = vault.name\noutput "
+            "secretUri string = 'https://${vault.name}.vault.azure.net/secrets/x'\noutput privateKey string = name",
+            "output privateKey",
+        ),
+        (
+            MAIN,
+            "output VAULT_NAME string = enrichment ? vaultName : ''",
+            "output VAULT_NAME string = enrichment ? vaultName : ''\n"
+            "output KEY_REF string = "
+            "'@Microsoft.KeyVault(VaultName=${vaultName};SecretName=${maskinportenKeySecretName})'",
+            "output KEY_REF",
+        ),
+        (
+            MAIN,
+            "maskinportenPrivateKey: enrichment ? '@Microsoft.KeyVault(VaultName=",
+            "maskinportenPrivateKey: enrichment ? 'inline-(VaultName=",
+            "must be a Key Vault reference",
+        ),
+    ],
+)
+def test_the_key_vault_rule_refuses_a_weaker_vault(
+    checkout: Path, relative: str, old: str, new: str, fragment: str
+) -> None:
+    mutate(checkout, relative, old, new)
+    found = messages(checkout, "key-vault")
+    assert found
+    assert any(fragment in m for m in found), found

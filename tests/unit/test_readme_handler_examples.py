@@ -52,3 +52,39 @@ def test_the_context_example_is_registered_to_receive_the_context() -> None:
             handler(event)  # it needs the context: invoke is what passes it
     finally:
         registry.unregister(handler)
+
+
+def test_the_fetch_dialog_example_gets_the_dialog_from_the_simulated_dialogporten(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from devtools.altinn_sim import Client, Options, Simulator
+    from devtools.altinn_sim.dialogporten import sample_dialog
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    handler = cast("Callable[..., None]", example("def follow_up")["follow_up"])
+    try:
+        with Simulator(Options(port=0)) as sim:
+            sim.register(Client("readme-client", "readme-kid", key.public_key()))
+            event = parse_event(sample_event("dialogporten.dialog.created.v1"))
+            dialog = sample_dialog(event.dialog_id, status="Completed")
+            sim.dialogporten.put(dialog)
+            cfg = settings.load({
+                settings.STORAGE_CONNECTION: devstorage.azurite_connection_string(),
+                "ALTINN_ENVIRONMENT": sim.base_url,
+                "MASKINPORTEN_CLIENT_ID": "readme-client",
+                "MASKINPORTEN_KID": "readme-kid",
+                "MASKINPORTEN_KEY": pem.decode(),
+            })  # fmt: skip
+            ctx = HandlerContext(storage.build(cfg), cfg, "dialogporten-dialog-created-v1", 1)
+            registry.invoke(handler, event, ctx)
+            assert capsys.readouterr().out.split()[:2] == ["Completed", dialog["revision"]]
+            sim.dialogporten.gone_when_deleted = True
+            sim.dialogporten.put({**dialog, "deletedAt": "2026-11-27T10:00:00.000Z"})
+            registry.invoke(handler, event, ctx)
+            assert capsys.readouterr().out == ""  # a deleted dialog: nothing followed up
+    finally:
+        registry.unregister(handler)

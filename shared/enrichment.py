@@ -1,0 +1,80 @@
+"""The process's Maskinporten-backed clients, built once from the settings: Dialogporten and the Events API.
+
+One :class:`~shared.maskinporten.MaskinportenClient` per scope, shared by every worker thread of the
+process (cached, one refresh at a time): ``digdir:dialogporten.serviceprovider`` for Dialogporten
+(the token is used directly) and ``altinn:events.subscribe`` for the events API (exchanged for an
+Altinn token, which that API requires). Nothing is built unless ``MASKINPORTEN_CLIENT_ID`` is set:
+with no Maskinporten settings the app runs exactly as without this module.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import TYPE_CHECKING, Final
+
+from shared import maskinporten as mp
+from shared.settings import EnrichmentSettings
+
+if TYPE_CHECKING:
+    from shared.dialogporten import DialogportenClient
+
+EVENTS_SCOPE: Final = "altinn:events.subscribe"
+#: lru_cache does not hold other callers while it builds: without this lock the workers of a cold
+#: instance would each build their own token provider and each fetch a token.
+_BUILDING: Final = threading.RLock()
+
+
+def environment(cfg: EnrichmentSettings) -> mp.Environment:
+    """``tt02``, ``prod``, or the local simulator at a URL (dev only)."""
+    if cfg.environment == "prod":
+        return mp.PROD
+    if cfg.environment == "tt02":
+        return mp.TT02
+    return mp.simulated(cfg.environment)
+
+
+def dialogporten_base(cfg: EnrichmentSettings) -> str:
+    """``https://platform.{tt02.}altinn.no/dialogporten`` (DP ``appsettings.{staging,prod}.json``)."""
+    return environment(cfg).platform.rstrip("/") + "/dialogporten"
+
+
+@lru_cache(maxsize=8)
+def _key(cfg: EnrichmentSettings) -> mp.SigningKey:
+    return mp.parse_key(cfg.private_key, cfg.kid or None)
+
+
+def maskinporten(cfg: EnrichmentSettings, scope: str) -> mp.MaskinportenClient:
+    """The process-wide token provider of ``scope`` (raises :class:`~shared.maskinporten.AuthError` on a bad key)."""
+    if not cfg.enabled:
+        raise mp.AuthError(f"Maskinporten is not configured: set {cfg.missing}")
+    with _BUILDING:
+        return _maskinporten(cfg, scope)
+
+
+@lru_cache(maxsize=8)
+def _maskinporten(cfg: EnrichmentSettings, scope: str) -> mp.MaskinportenClient:
+    return mp.MaskinportenClient(cfg.client_id, _key(cfg), scope, environment(cfg))
+
+
+def dialogporten(cfg: EnrichmentSettings) -> DialogportenClient:
+    """The process-wide Dialogporten client, built once even when many workers ask at once."""
+    with _BUILDING:
+        return _dialogporten(cfg)
+
+
+@lru_cache(maxsize=8)
+def _dialogporten(cfg: EnrichmentSettings) -> DialogportenClient:
+    from shared.dialogporten import SCOPE, DialogportenClient
+
+    return DialogportenClient(dialogporten_base(cfg), maskinporten(cfg, SCOPE))
+
+
+def events_tokens(cfg: EnrichmentSettings) -> mp.AltinnExchange:
+    with _BUILDING:
+        return _events_tokens(cfg)
+
+
+@lru_cache(maxsize=8)
+def _events_tokens(cfg: EnrichmentSettings) -> mp.AltinnExchange:
+    return mp.AltinnExchange(maskinporten(cfg, EVENTS_SCOPE))
