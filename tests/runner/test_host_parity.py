@@ -22,6 +22,7 @@ import pytest
 from devtools.azurite import Azurite
 from devtools.runner import Runner, load_app
 from shared.storage import StorageClients
+from tests.runner.support import wait_for
 
 pytestmark = pytest.mark.azurite
 
@@ -33,15 +34,6 @@ RunnerFactory = Callable[..., Runner]
 
 def seen(fn: str) -> list[dict[str, Any]]:
     return [e for e in list(timer_app.SEEN) if e["fn"] == fn]
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def call(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -25,6 +25,7 @@ from azure.storage.queue import QueueServiceClient
 from devtools.azurite import Azurite, free_port
 from devtools.runner import HostConfig, Runner, load_app
 from shared.storage import StorageClients
+from tests.runner.support import wait_for
 
 pytestmark = pytest.mark.azurite
 
@@ -53,15 +54,6 @@ RunnerFactory = Callable[..., Runner]
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def get(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
