@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from shared import catalog, messages, storage
@@ -157,19 +157,13 @@ def reroute(service: QueueServiceClient, *, dry_run: bool = False, limit: int | 
         if dry_run:
             keep()
         else:
-            _send(_raw(service, parked.route_to), message.content)
+            # Bicep creates every catalog queue; locally the first send does.
+            storage.send_creating_queue(
+                _raw(service, parked.route_to), message.content, time_to_live=storage.NEVER_EXPIRE
+            )
             source.delete_message(message)
         moved.append(Moved(message.id, parked.event_id, parked.event_type, parked.route_to, dry_run=dry_run))
     return moved
-
-
-def _send(target: QueueClient, content: str) -> None:
-    try:
-        target.send_message(content, time_to_live=storage.NEVER_EXPIRE)
-    except ResourceNotFoundError:  # Bicep creates every catalog queue; locally the first send does
-        with contextlib.suppress(ResourceExistsError):
-            target.create_queue()
-        target.send_message(content, time_to_live=storage.NEVER_EXPIRE)
 
 
 def discard(service: QueueServiceClient, message_ids: set[str], *, dry_run: bool = False) -> list[Parked]:

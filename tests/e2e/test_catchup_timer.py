@@ -48,9 +48,8 @@ def event(age: timedelta = timedelta(0)) -> dict[str, Any]:
     return {**base, "id": str(uuid.uuid4()), "time": moment, "resourceinstance": dialog_id, "source": source}
 
 
-def run_timer(runner: Runner) -> dict[str, Any]:
-    """Invoke the timer as `func start` users do and wait for its summary line."""
-    before = len(catchup_lines(runner))
+def trigger_timer(runner: Runner) -> None:
+    """Run the timer now, as `func start` users do: the admin endpoint answers 202 and runs it in the background."""
     root = runner.base.removesuffix("/api")
     request = urllib.request.Request(
         f"{root}/admin/functions/catch_up_events", data=b'{"input": ""}', method="POST",
@@ -58,6 +57,12 @@ def run_timer(runner: Runner) -> dict[str, Any]:
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 202
+
+
+def run_timer(runner: Runner) -> dict[str, Any]:
+    """Invoke the timer and wait for its summary line."""
+    before = len(catchup_lines(runner))
+    trigger_timer(runner)
     lines: list[dict[str, Any]] = wait_for("the catch-up line", lambda: catchup_lines(runner)[before:], runner)
     (line,) = lines
     return line
@@ -119,13 +124,7 @@ def test_without_maskinporten_settings_the_timer_does_nothing(
     start_runner: Callable[..., Runner], clients: StorageClients
 ) -> None:
     runner = start_runner()
-    root = runner.base.removesuffix("/api")
-    request = urllib.request.Request(
-        f"{root}/admin/functions/catch_up_events", data=b'{"input": ""}', method="POST",
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 202
+    trigger_timer(runner)
     wait_for("the timer's run", lambda: "Executed 'Functions.catch_up_events' (Succeeded" in runner.output(), runner)
     assert catchup_lines(runner) == []
     assert "catchup" not in [t.name for t in clients.tables.list_tables()]
