@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -94,13 +94,6 @@ class CatchUpResult:
     complete: bool = True
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return str(value)
-    return None
-
-
 def catch_up(
     resource: str,
     cursor: str,
@@ -153,7 +146,7 @@ def catch_up(
             _queue(event, result, sink, policy, skip_before)
         if on_page is not None and page:
             on_page(result)
-        url = _header(response.headers, "next") if len(page) >= size else None
+        url = response.header("next") if len(page) >= size else None
     return result
 
 

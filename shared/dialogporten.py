@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -257,14 +257,6 @@ class TokenSource(Protocol):
     def invalidate(self) -> None: ...
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
-
-
 def parse_http_time(value: str | None, now: float) -> datetime | None:
     """An RFC 1123 date (``Expires``, ``Retry-After``) or a number of seconds (``Retry-After``)."""
     if not value:
@@ -345,14 +337,14 @@ class DialogportenClient:
                 self.tokens.invalidate()
                 continue
             if status == 404:
-                until = parse_http_time(_header(response.headers, "Expires"), self._clock())
+                until = parse_http_time(response.header("Expires"), self._clock())
                 if until is not None:
                     raise DialogNotVisibleYet(key, until)
             if 400 <= status < 500 and status != 429:
                 raise DialogportenRefused(
                     f"GET {url}: {status} {_problem_text(response.body)}".rstrip(), status
                 ) from None
-            retry_at = parse_http_time(_header(response.headers, "Retry-After"), self._clock())
+            retry_at = parse_http_time(response.header("Retry-After"), self._clock())
             wait = max(0.0, retry_at.timestamp() - self._clock()) if retry_at else min(2.0**attempt, 8.0)
             left = deadline - self._monotonic()
             if attempt >= MAX_ATTEMPTS or wait > self._max_wait or wait >= left:

@@ -100,6 +100,14 @@ class HttpResponse:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def header(self, name: str) -> str | None:
+        """A header's value, whatever the case of its name (HTTP header names are case-insensitive)."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return str(value)
+        return None
+
 
 class Transport(Protocol):
     def __call__(
