@@ -46,13 +46,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Protocol
+from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from shared.errors import PermanentError, TransientError
-from shared.maskinporten import AuthError, Token, Transport, urllib_transport
+from shared.altinn.http import HttpClient, HttpResponse, Transport
+from shared.errors import InsecureUrl, OutboundError, PermanentError, TransientError
+from shared.maskinporten import AuthError, TokenSource
 
 __all__ = [
     "SCOPE",
@@ -84,6 +85,8 @@ FETCH_BUDGET: Final = 45.0
 MAX_IN_PROCESS_WAIT: Final = 15.0
 #: Attempts for 429/503/5xx/network failures within one fetch.
 MAX_ATTEMPTS: Final = 3
+#: A dialog with all its activities and transmissions; far above any seen.
+MAX_DIALOG_BYTES: Final = 4 * 1024 * 1024
 
 
 # --- the models (components/schemas of the pinned swagger.verified.json) ----------------------
@@ -251,12 +254,6 @@ class EnrichmentNotConfigured(PermanentError):
 # --- the client -------------------------------------------------------------------------------
 
 
-class TokenSource(Protocol):
-    def token(self) -> Token: ...
-
-    def invalidate(self) -> None: ...
-
-
 def parse_http_time(value: str | None, now: float) -> datetime | None:
     """An RFC 1123 date (``Expires``, ``Retry-After``) or a number of seconds (``Retry-After``)."""
     if not value:
@@ -293,7 +290,7 @@ class DialogportenClient:
         base_url: str,
         tokens: TokenSource,
         *,
-        transport: Transport = urllib_transport,
+        transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -303,7 +300,7 @@ class DialogportenClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
-        self._transport = transport
+        self._transport: Transport = transport or HttpClient()
         self._clock = clock
         self._monotonic = monotonic
         self._sleep = sleep
@@ -355,7 +352,7 @@ class DialogportenClient:
                 )
             self._sleep(wait)
 
-    def _send(self, url: str, deadline: float) -> Any:
+    def _send(self, url: str, deadline: float) -> HttpResponse:
         left = deadline - self._monotonic()
         if left <= 0:
             raise DialogportenUnavailable(f"GET {url}: out of time ({self._budget:.0f} s budget)")
@@ -372,9 +369,12 @@ class DialogportenClient:
                 body=None,
                 timeout=min(self._timeout, left),
                 headers={"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"},
+                max_bytes=MAX_DIALOG_BYTES,
             )
-        except OSError as exc:  # includes timeouts
-            raise DialogportenUnavailable(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+        except InsecureUrl as exc:  # the configured base: no retry can fix it
+            raise DialogportenRefused(f"GET {url}: {exc}", 0) from exc
+        except OutboundError as exc:  # network, deadline, a redirect (never followed), too large
+            raise DialogportenUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     @staticmethod
     def _typed(dialog_id: str, body: bytes) -> Dialog:

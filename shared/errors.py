@@ -9,8 +9,14 @@ decides by branch rather than by a list of classes::
     │   ├── MessageError      (shared.messages) not JSON, not an object, claim check gone or invalid
     │   ├── EventError        (shared.events) does not match its type's model
     │   └── CannotSucceed     raised by a handler: "this event can never succeed"
+    │   └── InsecureUrl       (an OutboundError) a token would go somewhere other than https
     └── TransientError        retry after visibilityTimeout
-        └── AlreadyInProgress (shared.idempotency) another worker holds the event
+        ├── AlreadyInProgress (shared.idempotency) another worker holds the event
+        └── the other OutboundErrors (shared.altinn.http): Unreachable, DeadlineExceeded,
+            RedirectRefused, ResponseTooLarge
+
+``OutboundError`` is the base of every failure of an outside call, so a caller can catch
+them all; each one sits in the branch that says what happens next.
 
 Anything else a handler raises (a ``requests`` timeout, an ``AzureError``...)
 counts as transient: the safe default is to try again, and the last attempt
@@ -19,7 +25,19 @@ poisons the message anyway.
 
 from __future__ import annotations
 
-__all__ = ["CannotSucceed", "DialogportenError", "PermanentError", "TransientError", "is_permanent"]
+__all__ = [
+    "CannotSucceed",
+    "DeadlineExceeded",
+    "DialogportenError",
+    "InsecureUrl",
+    "OutboundError",
+    "PermanentError",
+    "RedirectRefused",
+    "ResponseTooLarge",
+    "TransientError",
+    "Unreachable",
+    "is_permanent",
+]
 
 
 class DialogportenError(Exception):
@@ -44,6 +62,34 @@ class CannotSucceed(PermanentError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class OutboundError(DialogportenError):
+    """An outside call (Maskinporten, Altinn, Dialogporten) failed before it gave a usable answer."""
+
+
+class Unreachable(OutboundError, TransientError):
+    """The network failed: no connection, a reset, a TLS failure."""
+
+
+class DeadlineExceeded(OutboundError, TransientError):
+    """No whole answer within the request's deadline (however slowly the peer was sending)."""
+
+
+class RedirectRefused(OutboundError, TransientError):
+    """A 3xx answer: never followed, since the request carries a token. ``location`` is where it pointed."""
+
+    def __init__(self, message: str, location: str | None) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class ResponseTooLarge(OutboundError, TransientError):
+    """The answer was larger than the request allows."""
+
+
+class InsecureUrl(OutboundError, PermanentError):
+    """Not https (plain http only to a loopback simulator), or not an absolute URL: nothing was sent."""
 
 
 def is_permanent(exc: BaseException) -> bool:

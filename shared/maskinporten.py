@@ -18,7 +18,9 @@ The contracts, with their sources (see the project's notes on the Altinn APIs):
   ``AuthenticationController``). The Events API accepts only Altinn tokens.
 
 No ``azure.functions`` import: the app reuses this for Dialogporten, which takes
-Maskinporten tokens directly. HTTP and the clock are injected, so tests need no network.
+Maskinporten tokens directly. Every call goes through the one outbound client
+(:mod:`shared.altinn.http`: no redirects, TLS only, bounded); HTTP and the clock
+can be injected.
 """
 
 from __future__ import annotations
@@ -27,9 +29,7 @@ import json
 import os
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +40,29 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from shared.altinn.http import HttpClient, HttpResponse, Transport
+from shared.errors import OutboundError
+
+__all__ = [
+    "PROD",
+    "TT02",
+    "AltinnExchange",
+    "AuthError",
+    "Environment",
+    "HttpResponse",
+    "MaskinportenClient",
+    "SigningKey",
+    "Token",
+    "TokenSource",
+    "Transport",
+    "load_key",
+    "parse_key",
+    "public_jwk",
+    "simulated",
+    "strip_quotes",
+    "unverified_claims",
+]
+
 GRANT_TYPE: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: docs.digdir.no "JWT grant": ``exp - iat`` may be at most 120 seconds.
 MAX_GRANT_LIFETIME: Final = 120
@@ -49,6 +72,8 @@ EXCHANGE_PATH: Final = "/authentication/api/v1/exchange/maskinporten"
 #: AltinnAuthentication appsettings ``JwtValidityMinutes``; used only when the token has no readable ``exp``.
 FALLBACK_ALTINN_LIFETIME: Final = 30 * 60
 HTTP_TIMEOUT: Final = 30.0
+#: A token answer is a few KiB.
+MAX_TOKEN_BYTES: Final = 256 * 1024
 
 
 class AuthError(Exception):
@@ -86,45 +111,6 @@ def simulated(base_url: str) -> Environment:
     """The local Altinn simulator at ``base_url`` (dev only): same paths, its own issuer."""
     base = base_url.rstrip("/")
     return Environment("local", f"{base}/maskinporten/", f"{base}/maskinporten/token", base)
-
-
-# --- HTTP -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def header(self, name: str) -> str | None:
-        """A header's value, whatever the case of its name (HTTP header names are case-insensitive)."""
-        wanted = name.lower()
-        for key, value in self.headers.items():
-            if key.lower() == wanted:
-                return str(value)
-        return None
-
-
-class Transport(Protocol):
-    def __call__(
-        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeout: float
-    ) -> HttpResponse:
-        """Send one request; every status is returned, only a network failure raises ``OSError``."""
-
-
-def urllib_transport(
-    method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeout: float
-) -> HttpResponse:
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)  # noqa: S310 - https/http only
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return HttpResponse(int(response.status), dict(response.headers.items()), response.read())
-    except urllib.error.HTTPError as error:
-        return HttpResponse(error.code, dict(error.headers.items()), error.read())
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -243,6 +229,14 @@ class Token:
         return frozenset(self.scope.split())
 
 
+class TokenSource(Protocol):
+    """A cached token provider: :class:`MaskinportenClient` or :class:`AltinnExchange`."""
+
+    def token(self) -> Token: ...
+
+    def invalidate(self) -> None: ...
+
+
 def _error_text(response: HttpResponse) -> str:
     try:
         body = response.json()
@@ -291,7 +285,7 @@ class MaskinportenClient(_Cached):
         scope: str,
         environment: Environment,
         *,
-        transport: Transport = urllib_transport,
+        transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
         margin: float = DEFAULT_REFRESH_MARGIN,
         resource: str | None = None,
@@ -303,7 +297,7 @@ class MaskinportenClient(_Cached):
         self.scope = " ".join(scope.split())
         self.environment = environment
         self._key = key
-        self._transport = transport
+        self._transport: Transport = transport or HttpClient(pool_size=2)
         self._resource = resource
 
     def _fetch(self) -> Token:
@@ -318,8 +312,9 @@ class MaskinportenClient(_Cached):
                 body=form,
                 timeout=HTTP_TIMEOUT,
                 headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+                max_bytes=MAX_TOKEN_BYTES,
             )
-        except OSError as exc:
+        except OutboundError as exc:
             raise AuthError(f"Maskinporten ({url}) could not be reached: {exc}") from exc
         if response.status != 200:
             raise AuthError(
@@ -364,14 +359,14 @@ class AltinnExchange(_Cached):
         self,
         maskinporten: MaskinportenClient,
         *,
-        transport: Transport = urllib_transport,
+        transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
         margin: float = DEFAULT_REFRESH_MARGIN,
         test_org_mapping: bool = False,
     ) -> None:
         super().__init__(clock, margin)
         self.maskinporten = maskinporten
-        self._transport = transport
+        self._transport: Transport = transport or HttpClient(pool_size=2)
         self._test = test_org_mapping
 
     def _fetch(self) -> Token:
@@ -380,9 +375,14 @@ class AltinnExchange(_Cached):
         now = self._clock()
         try:
             response = self._transport(
-                "GET", url, body=None, timeout=HTTP_TIMEOUT, headers={"Authorization": f"Bearer {mp.access_token}"}
+                "GET",
+                url,
+                body=None,
+                timeout=HTTP_TIMEOUT,
+                headers={"Authorization": f"Bearer {mp.access_token}"},
+                max_bytes=MAX_TOKEN_BYTES,
             )
-        except OSError as exc:
+        except OutboundError as exc:
             raise AuthError(f"the Altinn exchange ({url}) could not be reached: {exc}") from exc
         if response.status == 401:
             self.maskinporten.invalidate()  # a revoked or clock-skewed token: the next call gets a fresh one

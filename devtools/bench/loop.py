@@ -21,7 +21,7 @@ from devtools.bench.common import table
 from devtools.cli import send
 from devtools.export_catalog import provision
 from shared import maskinporten, settings
-from shared.maskinporten import urllib_transport
+from shared.altinn.http import HttpClient
 
 
 @contextlib.contextmanager
@@ -117,7 +117,7 @@ def report(events: int = 1000) -> str:
         token = maskinporten.AltinnExchange(client).token().access_token
         with _runner(azurite.connection_string) as (base, log):
             body = {"endPoint": f"{base}/events", "resourceFilter": "urn:altinn:resource:super-simple-service"}
-            urllib_transport(
+            HttpClient(pool_size=1)(
                 "POST",
                 f"{sim.base_url}/events/api/v1/subscriptions",
                 body=json.dumps(body).encode(),

@@ -12,7 +12,8 @@ import json
 from typing import Any, Final
 
 from devtools.cli.output import fail
-from shared.maskinporten import HttpResponse, Transport, urllib_transport
+from shared.altinn.http import HttpClient, HttpResponse, Transport
+from shared.errors import OutboundError
 
 ARM: Final = "https://management.azure.com"
 API_VERSION: Final = "2024-04-01"
@@ -32,18 +33,19 @@ def webhook_url(
     *,
     arm: str = ARM,
     token: str | None = None,
-    transport: Transport = urllib_transport,
+    transport: Transport | None = None,
 ) -> str:
     bearer = token or _arm_token()
+    send: Transport = transport or HttpClient(pool_size=1)
     site = f"{arm}/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.Web/sites/{app}"
     headers = {"Authorization": f"Bearer {bearer}", "Accept": "application/json"}
 
     def call(method: str, url: str) -> Any:
         try:
-            response: HttpResponse = transport(
+            response: HttpResponse = send(
                 method, url, headers=headers, body=b"" if method == "POST" else None, timeout=30
             )
-        except OSError as exc:
+        except OutboundError as exc:
             fail(f"Azure Resource Manager could not be reached: {exc}")
         if response.status != 200:
             text = response.body[:300].decode("utf-8", "replace")

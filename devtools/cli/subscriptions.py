@@ -26,12 +26,18 @@ from rich.table import Table
 from devtools.cli import output
 from devtools.cli.context import Context, Env
 from devtools.cli.output import TIMED_OUT, console, emit_json, fail, note
+from shared.altinn.http import HttpClient, HttpResponse
 from shared.catalog import BY_TYPE
-from shared.maskinporten import AuthError, HttpResponse, urllib_transport
+from shared.errors import OutboundError
+from shared.maskinporten import AuthError
 
 app = typer.Typer(help="Altinn Events subscriptions (/events/api/v1/subscriptions).", no_args_is_help=True)
 
 PATH: Final = "/events/api/v1/subscriptions"
+#: A list of every subscription of the caller; far above any seen.
+MAX_ANSWER_BYTES: Final = 4 * 1024 * 1024
+#: The subscriptions API's client: its own session, no redirects, TLS only (shared.altinn.http).
+_HTTP: Final = HttpClient(pool_size=1)
 SERVICE_OWNER: Final = "altinn:serviceowner"
 LOOPBACK: Final = ("localhost", "127.0.0.1", "::1")
 CACHE_WARNING: Final = (
@@ -90,9 +96,9 @@ def _call(context: Context, method: str, path: str, body: Any = None) -> HttpRes
         headers["Content-Type"] = "application/json"
         data = json.dumps(body).encode()
     try:
-        return urllib_transport(method, url, headers=headers, body=data, timeout=30)
-    except OSError as exc:
-        fail(f"{method} {url}: {exc}")
+        return _HTTP(method, url, headers=headers, body=data, timeout=30, max_bytes=MAX_ANSWER_BYTES)
+    except OutboundError as exc:
+        fail(str(exc))
 
 
 def _ok(response: HttpResponse, what: str, expected: tuple[int, ...] = (200,)) -> Any:  # noqa: RET503 - fail() raises

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared import maskinporten as mp
+from shared.errors import Unreachable
 from shared.maskinporten import AltinnExchange, AuthError, HttpResponse, MaskinportenClient, SigningKey
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -42,7 +43,14 @@ class FakeMaskinporten:
         self.lock = threading.Lock()
 
     def __call__(
-        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeout: float
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float,
+        max_bytes: int = 0,
     ) -> HttpResponse:
         assert method == "POST"
         assert headers["Content-Type"] == "application/x-www-form-urlencoded"
@@ -141,7 +149,7 @@ def test_a_refused_grant_is_an_auth_error_with_maskinportens_reason() -> None:
 
 def test_an_unreachable_endpoint_is_an_auth_error() -> None:
     def down(method: str, url: str, **_: Any) -> HttpResponse:
-        raise ConnectionRefusedError("refused")
+        raise Unreachable("POST https://test.maskinporten.no/token: ConnectionRefusedError: refused")
 
     with pytest.raises(AuthError, match="could not be reached"):
         _client(down, Clock()).token()
@@ -196,7 +204,7 @@ def test_the_exchange_strips_json_quotes_and_caches_by_the_altinn_tokens_exp(quo
     calls: list[dict[str, str]] = []
 
     def platform(
-        method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeout: float
+        method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeout: float, max_bytes: int = 0
     ) -> HttpResponse:
         if url.endswith("/token"):
             return FakeMaskinporten(expires_in=3600)(method, url, headers=headers, body=body, timeout=timeout)

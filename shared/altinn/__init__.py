@@ -1,0 +1,1 @@
+"""The outside services: one HTTP client for all of them (:mod:`shared.altinn.http`)."""
