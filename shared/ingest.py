@@ -19,11 +19,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from shared import catalog, cloudevent, logs, messages, rfc3339
@@ -43,6 +43,9 @@ from shared.problems import (
     too_large,
 )
 
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
 __all__ = [
     # The binding's and the format's names, for the callers that import them from here.
     "BATCH",
@@ -51,6 +54,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "SEND_CONCURRENCY",
     "STRUCTURED",
+    "EventOutcome",
     "EventSink",
     "EventTooLarge",
     "Policy",
@@ -58,15 +62,18 @@ __all__ = [
     "StorageUnavailable",
     "WebhookRequest",
     "WebhookResponse",
+    "accept",
     "classify",
     "handle",
     "options",
     "parse",
     "plan",
     "problem_response",
+    "route_all",
     "send_all",
     "serialize_all",
     "validate_all",
+    "verdict",
 ]
 
 #: Altinn sends one event of a few KiB; CloudEvents consumers should take at least
@@ -111,6 +118,15 @@ class Policy:
     max_clock_skew: timedelta = timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_SECONDS)
     """An event whose ``time`` is further ahead of ``clock()`` than this is refused."""
     clock: Callable[[], datetime] = _utc_now
+
+    @classmethod
+    def from_settings(cls, cfg: Settings) -> Policy:
+        """The one way to build the intake's policy from the app's settings (webhook, catch-up, ``dpctl``)."""
+        return cls(
+            cfg.allowed_resources,
+            cfg.allowed_source_hosts,
+            max_clock_skew=timedelta(seconds=cfg.max_clock_skew_seconds),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,26 +189,32 @@ def model_errors(obj: Mapping[str, Any], prefix: str = "") -> list[FieldError]:
     return []
 
 
-def validate_all(objects: list[Any], batch: bool, policy: Policy | None = None) -> list[CloudEvent]:
-    """All or nothing: one invalid member rejects the whole request.
+def verdict(obj: Any, policy: Policy, prefix: str = "") -> tuple[list[FieldError], str | None]:
+    """Why one event cannot be accepted (its errors and the rule they break), or ``([], None)``.
 
-    CloudEvents 1.0 first; then, for a valid member, its ``time`` against the clock
-    and, for a catalog type, its typed model.
+    CloudEvents 1.0 first; then, for a valid event, its ``time`` against the clock and,
+    for a catalog type, its typed model.
     """
+    found = cloudevent.validate(obj, prefix=prefix)
+    if found:
+        return found, "not valid CloudEvents 1.0"
+    if (ahead := too_far_ahead(obj, policy, prefix)) is not None:
+        return [ahead], "dated in the future"
+    if found := model_errors(obj, prefix):
+        return found, "not processable as its type (see errors)"
+    return [], None
+
+
+def validate_all(objects: list[Any], batch: bool, policy: Policy | None = None) -> list[CloudEvent]:
+    """All or nothing: one invalid member rejects the whole request (see :func:`verdict`)."""
     policy = policy or Policy()
     errors: list[FieldError] = []
     rules: set[str] = set()
     for index, obj in enumerate(objects):
-        prefix = f"[{index}]." if batch else ""
-        found = cloudevent.validate(obj, prefix=prefix)
-        if found:
-            rules.add("not valid CloudEvents 1.0")
-        elif (ahead := too_far_ahead(obj, policy, prefix)) is not None:
-            found = [ahead]
-            rules.add("dated in the future")
-        elif found := model_errors(obj, prefix):
-            rules.add("not processable as its type (see errors)")
-        errors += found
+        found, rule = verdict(obj, policy, f"[{index}]." if batch else "")
+        if rule is not None:
+            rules.add(rule)
+            errors += found
     if errors:
         what = "One or more events in the batch are" if batch else "The event is"
         raise invalid_event(f"{what} {' or '.join(sorted(rules))}; nothing was accepted", errors)
@@ -233,11 +255,8 @@ def refusal(event: CloudEvent, policy: Policy, prefix: str = "") -> FieldError |
     return None
 
 
-def plan(request: WebhookRequest, policy: Policy) -> list[Routed]:
-    """Everything short of I/O: what would go where. Raises :class:`Problem` for a bad request."""
-    if len(request.body) > MAX_BODY_BYTES:
-        raise too_large(len(request.body), MAX_BODY_BYTES)
-    objects, batch = parse(request)
+def route_all(objects: list[Any], batch: bool, policy: Policy) -> list[Routed]:
+    """All or nothing: validated, allowed and routed, or a :class:`Problem` for the whole request."""
     events = validate_all(objects, batch, policy)
     refusals = [
         err
@@ -247,6 +266,122 @@ def plan(request: WebhookRequest, policy: Policy) -> list[Routed]:
     if refusals:
         raise forbidden("Refused by the receiver's allow-lists; nothing was accepted", *refusals)
     return [classify(event) for event in events]
+
+
+def plan(request: WebhookRequest, policy: Policy) -> list[Routed]:
+    """Everything short of I/O: what would go where. Raises :class:`Problem` for a bad request."""
+    if len(request.body) > MAX_BODY_BYTES:
+        raise too_large(len(request.body), MAX_BODY_BYTES)
+    objects, batch = parse(request)
+    return route_all(objects, batch, policy)
+
+
+# --------------------------------------------------------------------------- the intake's core
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    """What became of one event: ``accepted``, ``parked`` or ``validated``; ``rejected`` or ``failed`` with why."""
+
+    outcome: logs.Outcome
+    event_id: str | None
+    event_type: str | None
+    queue: str | None = None
+    problem: Problem | None = None
+    """Why it was rejected (the sender's fault) or failed (storage: retry later), as the webhook answers it;
+    a ``failed`` event without a problem was not sent, because an earlier one of the request could not be
+    stored."""
+    reason: str | None = None
+    """What storage said, for a ``failed`` or too-large event (the problem's detail says it for the sender)."""
+
+    @property
+    def durable(self) -> bool:
+        """On its queue (accepted, parked), or needing no queue (the validation ping)."""
+        return self.outcome in {logs.Outcome.ACCEPTED, logs.Outcome.PARKED, logs.Outcome.VALIDATED}
+
+
+def accept(
+    objects: Sequence[Any],
+    sink: EventSink,
+    policy: Policy,
+    *,
+    all_or_nothing: bool = False,
+    batch: bool = False,
+    send_budget: float | None = None,
+) -> list[EventOutcome]:
+    """Validate, allow, route and make durable: one outcome per event, in order.
+
+    The intake's core, for the webhook and for catch-up:
+
+    - ``all_or_nothing`` (the webhook): one event that cannot be accepted refuses them all
+      (a :class:`Problem` is raised before any send), and after the first failed send no
+      further send starts;
+    - otherwise (catch-up, each event as Altinn would have pushed it alone): a refused event
+      is ``rejected`` with its problem and the others go on; sending stops only when storage
+      fails, and the events not sent then are ``failed`` too.
+
+    Sends run :data:`SEND_CONCURRENCY` at a time; none starts ``send_budget`` seconds after the first.
+    """
+    outcomes: list[EventOutcome | None] = [None] * len(objects)
+    jobs: list[tuple[int, Job]] = []
+    if all_or_nothing:
+        routed = route_all(list(objects), batch, policy)
+        jobs = list(enumerate(serialize_all(routed)))
+        positions = [index for index, item in enumerate(routed) if item.queue is not None]
+        jobs = [(positions[number], job) for number, job in jobs]
+        for index, item in enumerate(routed):
+            if item.queue is None:
+                outcomes[index] = _done(item)
+    else:
+        for index, obj in enumerate(objects):
+            try:
+                item = _route_one(obj, policy)
+                job = _serialize(item, "(event)") if item.queue is not None else None
+            except Problem as problem:
+                logs.log_event(logs.INGEST, logs.Outcome.REJECTED, logging.WARNING, status=problem.status,
+                               reason=problem.detail, errors=[e.as_dict() for e in problem.errors[:20]],
+                               **_peek_object(obj))  # fmt: skip
+                outcomes[index] = EventOutcome(logs.Outcome.REJECTED, *_peek_ids(obj), problem=problem)
+                continue
+            if job is None:
+                outcomes[index] = _done(item)
+            else:
+                jobs.append((index, job))
+    for index, result in zip(
+        [index for index, _ in jobs],
+        send_all([job for _, job in jobs], sink, stop_on_any=all_or_nothing, budget=send_budget),
+        strict=True,
+    ):
+        outcomes[index] = result
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _route_one(obj: Any, policy: Policy) -> Routed:
+    errors, rule = verdict(obj, policy)
+    if rule is not None:
+        raise invalid_event(f"The event is {rule}", errors)
+    event = cloudevent.normalize(obj)
+    refused = refusal(event, policy)
+    if refused is not None:
+        raise forbidden("Refused by the receiver's allow-lists", refused)
+    return classify(event)
+
+
+def _done(item: Routed) -> EventOutcome:
+    """An event that needs no queue (the subscription validation ping): logged and answered."""
+    event = item.event
+    logs.log_event(logs.INGEST, item.outcome, logging.INFO, source=event.source, **_ids(event))
+    return EventOutcome(logs.Outcome(item.outcome), event.id, event.type, item.queue)
+
+
+def _peek_ids(obj: Any) -> tuple[str | None, str | None]:
+    if not isinstance(obj, dict):
+        return None, None
+    event_id, event_type = obj.get("id"), obj.get("type")
+    return (
+        clip(event_id) if isinstance(event_id, str) else None,
+        clip(event_type) if isinstance(event_type, str) else None,
+    )
 
 
 # --------------------------------------------------------------------------- the whole request
@@ -265,17 +400,21 @@ def problem_response(problem: Problem, instance: str = "") -> WebhookResponse:
     return WebhookResponse(status, body, headers)
 
 
+def _peek_object(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, list) and obj and isinstance(obj[0], dict):
+        obj = obj[0]
+    if not isinstance(obj, dict):
+        return {}
+    return {k: clip(v) for k, v in messages.summary(obj).items() if isinstance(v, str)}
+
+
 def _peek(body: bytes) -> dict[str, Any]:
     """Best-effort ids of a refused request, for its log line only."""
     try:
         obj = json.loads(body) if len(body) <= MAX_BODY_BYTES else None
     except (ValueError, RecursionError):
         return {}
-    if isinstance(obj, list) and obj and isinstance(obj[0], dict):
-        obj = obj[0]
-    if not isinstance(obj, dict):
-        return {}
-    return {k: clip(v) for k, v in messages.summary(obj).items() if isinstance(v, str)}
+    return _peek_object(obj)
 
 
 def options(request: WebhookRequest) -> WebhookResponse:
@@ -295,31 +434,34 @@ def handle(request: WebhookRequest, sink: EventSink, policy: Policy) -> WebhookR
     if method != "POST":
         return problem_response(method_not_allowed(method, ALLOW), request.url)
     try:
-        routed = plan(request, policy)
+        if len(request.body) > MAX_BODY_BYTES:
+            raise too_large(len(request.body), MAX_BODY_BYTES)
+        objects, batch = parse(request)
+        outcomes = accept(objects, sink, policy, all_or_nothing=True, batch=batch, send_budget=SEND_BUDGET_SECONDS)
     except Problem as problem:
         logs.log_event(
-            logs.INGEST, "rejected", logging.WARNING, status=problem.status, reason=problem.detail,
+            logs.INGEST, logs.Outcome.REJECTED, logging.WARNING, status=problem.status, reason=problem.detail,
             errors=[e.as_dict() for e in problem.errors[:20]],
             **_peek(request.body),
         )  # fmt: skip
         return problem_response(problem, request.url)
-
-    try:
-        jobs = serialize_all(routed)
-    except Problem as problem:
-        logs.log_event(logs.INGEST, "rejected", logging.WARNING, status=problem.status, reason=problem.detail,
-                       **_peek(request.body))  # fmt: skip
-        return problem_response(problem, request.url)
-    failure = send_all(jobs, sink)
+    failure = _answer_for(outcomes)
     if failure is not None:
         return problem_response(failure, request.url)
-    results = []
-    for item in routed:
-        event = item.event
-        if item.queue is None:  # sent items were logged as they became durable
-            logs.log_event(logs.INGEST, item.outcome, logging.INFO, source=event.source, **_ids(event))
-        results.append({"id": event.id, "type": event.type, "queue": item.queue, "outcome": item.outcome})
+    results = [{"id": o.event_id, "type": o.event_type, "queue": o.queue, "outcome": str(o.outcome)} for o in outcomes]
     return _json_response(200, {"accepted": len(results), "events": results})
+
+
+def _answer_for(outcomes: list[EventOutcome]) -> Problem | None:
+    """The problem to answer when any event was not made durable: a storage outage wins over a too-large event.
+
+    The sender's retry may then succeed for the others.
+    """
+    failed = [o.problem for o in outcomes if not o.durable and o.problem is not None]
+    if not failed:
+        return None
+    unavailable = [problem for problem in failed if problem.status >= 500]
+    return (unavailable or failed)[0]
 
 
 # --------------------------------------------------------------------------- send
@@ -338,56 +480,59 @@ def _ids(event: CloudEvent) -> dict[str, Any]:
     return {"event_id": event.id, "event_type": event.type, "dialog_id": event.get("resourceinstance")}
 
 
+def _serialize(item: Routed, where: str) -> Job:
+    """The event's queue message; a 400 :class:`Problem` if JSON cannot carry it, a 413 if it cannot fit."""
+    assert item.queue is not None  # noqa: S101 - only routed events are serialised
+    try:
+        body = messages.serialize_event(item.event.attributes)
+        size = len(body.encode("utf-8"))
+    except (ValueError, TypeError) as exc:  # UnicodeEncodeError is a ValueError
+        raise bad_request(
+            "unstorable-event", f"Event {where} cannot be stored as JSON: {clip(str(exc), 100)}",
+            FieldError(where, "must be representable as UTF-8 JSON"),
+        ) from None  # fmt: skip
+    if size > messages.MAX_INLINE_EVENT_BYTES:
+        reference = messages.claim_check_message(
+            item.event.attributes, messages.claim_check_blob_name(item.queue), size
+        )
+        if not messages.fits_inline(reference):
+            raise event_too_large(f"The attributes of event {where} are too large for a queue message")
+    return Job(item, item.queue, body)
+
+
 def serialize_all(routed: list[Routed]) -> list[Job]:
     """Every member's message, before the first send: a member that cannot be stored refuses the whole request.
 
     Raises a 400 :class:`Problem` for a member JSON cannot carry, and a 413 for one
     whose claim check would not fit a queue message.
     """
-    jobs: list[Job] = []
-    for index, item in enumerate(routed):
-        if item.queue is None:
-            continue
-        where = f"[{index}]" if len(routed) > 1 else "(event)"
-        try:
-            body = messages.serialize_event(item.event.attributes)
-            size = len(body.encode("utf-8"))
-        except (ValueError, TypeError) as exc:  # UnicodeEncodeError is a ValueError
-            raise bad_request(
-                "unstorable-event", f"Event {where} cannot be stored as JSON: {clip(str(exc), 100)}",
-                FieldError(where, "must be representable as UTF-8 JSON"),
-            ) from None  # fmt: skip
-        if size > messages.MAX_INLINE_EVENT_BYTES:
-            reference = messages.claim_check_message(
-                item.event.attributes, messages.claim_check_blob_name(item.queue), size
-            )
-            if not messages.fits_inline(reference):
-                raise event_too_large(f"The attributes of event {where} are too large for a queue message")
-        jobs.append(Job(item, item.queue, body))
-    return jobs
+    return [
+        _serialize(item, f"[{index}]" if len(routed) > 1 else "(event)")
+        for index, item in enumerate(routed)
+        if item.queue is not None
+    ]
 
 
-def send_all(jobs: list[Job], sink: EventSink) -> Problem | None:
-    """Send every job, SEND_CONCURRENCY at a time; the problem to answer if any could not be made durable.
+def send_all(
+    jobs: list[Job], sink: EventSink, *, stop_on_any: bool = True, budget: float | None = SEND_BUDGET_SECONDS
+) -> list[EventOutcome]:
+    """Send every job, SEND_CONCURRENCY at a time; one outcome per job, in order.
 
-    After the first failure no further send starts. A storage outage wins over a
-    too-large event: the sender's retry may then succeed for the others.
+    No send starts after a storage failure (nor, with ``stop_on_any``, after a too-large
+    event), nor ``budget`` seconds after the first: those are ``failed``, not sent.
     """
     if not jobs:
-        return None
+        return []
     started = time.monotonic()
     stop = threading.Event()
-    failures: list[tuple[Job, Exception]] = []
-    lock = threading.Lock()
 
-    def send(job: Job) -> None:
-        if stop.is_set():
-            return
+    def send(job: Job) -> EventOutcome:
         event = job.routed.event
-        if time.monotonic() - started > SEND_BUDGET_SECONDS:
-            exc: Exception = StorageUnavailable(
-                f"not sent: storage took over {SEND_BUDGET_SECONDS:.0f} s for this request"
-            )
+        if stop.is_set():  # not sent: an earlier event of the request could not be stored
+            return EventOutcome(logs.Outcome.FAILED, event.id, event.type, job.queue)
+        if budget is not None and time.monotonic() - started > budget:
+            stop.set()
+            exc: Exception = StorageUnavailable(f"not sent: storage took over {budget:.0f} s for this request")
         else:
             try:
                 sink.put(job.queue, job.body, event)
@@ -397,28 +542,28 @@ def send_all(jobs: list[Job], sink: EventSink) -> Problem | None:
                 level = logging.WARNING if job.routed.outcome == "parked" else logging.INFO
                 logs.log_event(logs.INGEST, job.routed.outcome, level, queue=job.queue, source=event.source,
                                **_ids(event))  # fmt: skip
-                return
-        stop.set()
-        if isinstance(exc, EventTooLarge):  # the sender's fault: answered 413, like any other refusal
-            logs.log_event(logs.INGEST, "rejected", logging.WARNING, status=413, queue=job.queue,
-                           reason=clip(str(exc)), **_ids(event))  # fmt: skip
-        else:
-            logs.log_event(logs.INGEST, "failed", logging.ERROR, queue=job.queue, reason=clip(str(exc)), **_ids(event))
-        with lock:
-            failures.append((job, exc))
+                return EventOutcome(logs.Outcome(job.routed.outcome), event.id, event.type, job.queue)
+        if stop_on_any or isinstance(exc, StorageUnavailable):
+            stop.set()
+        return _failed(job, exc)
 
     if len(jobs) == 1:
-        send(jobs[0])
-    else:
-        with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(jobs)), thread_name_prefix="ingest-send") as pool:
-            list(pool.map(send, jobs))
-    if not failures:
-        return None
-    unavailable = [(job, exc) for job, exc in failures if isinstance(exc, StorageUnavailable)]
-    job, exc = (unavailable or failures)[0]
-    event_id = clip(job.routed.event.id, 80)
-    if unavailable:
-        return storage_unavailable(
-            f"Could not store event {event_id!r}; retry later (other events of the request may arrive twice)",
-        )
-    return event_too_large(f"Storage refused event {event_id!r} as too large: {clip(str(exc), 100)}")
+        return [send(jobs[0])]
+    with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(jobs)), thread_name_prefix="ingest-send") as pool:
+        return list(pool.map(send, jobs))
+
+
+def _failed(job: Job, exc: Exception) -> EventOutcome:
+    event = job.routed.event
+    event_id = clip(event.id, 80)
+    if isinstance(exc, EventTooLarge):  # the sender's fault: answered 413, like any other refusal
+        logs.log_event(logs.INGEST, logs.Outcome.REJECTED, logging.WARNING, status=413, queue=job.queue,
+                       reason=clip(str(exc)), **_ids(event))  # fmt: skip
+        problem = event_too_large(f"Storage refused event {event_id!r} as too large: {clip(str(exc), 100)}")
+        return EventOutcome(logs.Outcome.REJECTED, event.id, event.type, job.queue, problem, clip(str(exc)))
+    logs.log_event(logs.INGEST, logs.Outcome.FAILED, logging.ERROR, queue=job.queue, reason=clip(str(exc)),
+                   **_ids(event))  # fmt: skip
+    problem = storage_unavailable(
+        f"Could not store event {event_id!r}; retry later (other events of the request may arrive twice)"
+    )
+    return EventOutcome(logs.Outcome.FAILED, event.id, event.type, job.queue, problem, clip(str(exc)))

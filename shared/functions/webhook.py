@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -30,10 +29,7 @@ def _sink() -> QueueSink:
 
 @lru_cache(maxsize=1)
 def _policy() -> Policy:
-    cfg = settings.current()
-    return Policy(
-        cfg.allowed_resources, cfg.allowed_source_hosts, max_clock_skew=timedelta(seconds=cfg.max_clock_skew_seconds)
-    )
+    return Policy.from_settings(settings.current())
 
 
 def reset() -> None:
