@@ -1,78 +1,69 @@
-"""Catch-up: read Altinn's events API and put every event on its queue through the webhook's core.
+"""Catch-up: read a resource's events from Altinn's events API and put each on its queue through the intake.
 
 Used by the operator CLI (``dpctl catch-up``) and by the app's opt-in timer
-(:mod:`shared.functions.catchup`). Each event goes through :func:`shared.ingest.handle` exactly as a
-single ``application/json`` POST from Altinn would, so validation, routing, allow-lists and durability
-are the webhook's; a duplicate of an event the webhook already took is harmless, the handlers
-deduplicate by ``source`` + ``id``.
+(:mod:`shared.functions.catchup`). A page is read through :class:`~shared.altinn.events_api.EventsApi` and
+handed to :func:`shared.ingest.accept`, the function the webhook calls too, each event on its own as if
+Altinn had pushed it: validation, routing, allow-lists and durability are the webhook's, and the sends
+of a page run concurrently as a batch's do. A duplicate of an event the webhook already took is harmless:
+the handlers deduplicate by ``source`` + ``id``.
 
-The API (EV ``Controllers/EventsController.cs``): ``GET /events/api/v1/events?resource=…&after=…&size=…``
-needs ``resource`` and ``after`` (``0``: from the oldest kept, 90 days), an Altinn token (the
-Maskinporten token exchanged; scope ``altinn:events.subscribe``), caps ``size`` at 1000 and gives the
-next page in the ``next`` header. It has no time filter, so ``skip_before`` reads from the cursor and
-skips older events. A page shorter than ``size`` is the last: no request is spent on an empty one.
-
-The cursor kept by the timer lives in the table :data:`CATCHUP_TABLE` (one row per resource).
+Reading ends at the first **empty** page: a short page comes in the middle of the stream whenever Altinn
+dropped events the caller may not see (see :mod:`shared.altinn.events_api`). The cursor is the id of the
+last event that is on the queues (or refused for good); it is reported after every page, so a run cut
+short resumes where it stopped. The API has no time filter, so ``skip_before`` reads from the cursor and
+skips older events.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any, Final
 
-from shared.ingest import EventSink, Policy, WebhookRequest, handle
-from shared.maskinporten import AuthError, Token, Transport, urllib_transport
+from shared import rfc3339
+from shared.altinn.events_api import EventsApi, EventsApiError
+from shared.errors import DialogportenError
+from shared.ingest import EventSink, Policy, accept
+from shared.logs import Outcome
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
 
 __all__ = [
     "CATCHUP_TABLE",
-    "EVENTS_PATH",
-    "MAX_SIZE",
     "CatchUpError",
     "CatchUpResult",
     "CursorStore",
+    "Saved",
     "catch_up",
-    "parse_time",
+    "parse_since",
 ]
 
-EVENTS_PATH: Final = "/events/api/v1/events"
-MAX_SIZE: Final = 1000
 CATCHUP_TABLE: Final = "catchup"
-REQUEST_TIMEOUT: Final = 60.0
-_FRACTION = re.compile(r"(\.\d{6})\d+")
+#: ``--since`` and a fresh cursor: from the oldest event Altinn keeps (90 days).
+FROM_THE_START: Final = "0"
 
 
-def parse_time(value: str) -> datetime | None:
-    """An RFC 3339 time (7 fractional digits allowed), or None when ``value`` is a cursor."""
-    if value == "0" or "T" not in value:
-        return None
+def parse_since(value: str) -> datetime | None:
+    """An RFC 3339 time (:mod:`shared.rfc3339`, the one parser), or None when ``value`` is a cursor."""
     try:
-        moment = datetime.fromisoformat(_FRACTION.sub(r"\1", value.replace("Z", "+00:00")))
+        return rfc3339.parse(value).utc
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-class TokenSource(Protocol):
-    def token(self) -> Token: ...
+class CatchUpError(DialogportenError):
+    """Reading stopped; ``cursor`` is where to resume (everything up to it is on the queues).
 
-    def invalidate(self) -> None: ...
-
-
-class CatchUpError(Exception):
-    """Reading stopped; ``cursor`` is where to resume (everything before it is on the queues)."""
+    ``partial`` is what was done before it stopped (set by :func:`catch_up`).
+    """
 
     def __init__(self, message: str, cursor: str) -> None:
         super().__init__(message)
         self.cursor = cursor
+        self.partial: CatchUpResult | None = None
 
 
 @dataclass
@@ -90,93 +81,117 @@ class CatchUpResult:
     )
     rejected: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
-    #: False when ``max_seconds`` ran out before the last page.
-    complete: bool = True
+    pages: int = 0
+    #: True when the end of the stream (an empty page) was reached; False when ``max_seconds`` ran out.
+    complete: bool = False
 
 
 def catch_up(
     resource: str,
     cursor: str,
     *,
-    platform: str,
-    tokens: TokenSource,
+    api: EventsApi,
     sink: EventSink,
     policy: Policy,
-    size: int = MAX_SIZE,
-    types: tuple[str, ...] = (),
     skip_before: datetime | None = None,
-    transport: Transport = urllib_transport,
     on_page: Callable[[CatchUpResult], None] | None = None,
     max_seconds: float | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> CatchUpResult:
-    """Queue every event of ``resource`` after ``cursor``; ``on_page`` runs after each page is on the queues."""
+    """Queue every event of ``resource`` after ``cursor``; ``on_page`` runs after each page is on the queues.
+
+    Raises :class:`CatchUpError` with the cursor to resume from when a page cannot be read, storage
+    fails, or Altinn's ``next`` link points anywhere but the API's own scheme, host, port and path.
+    """
     result = CatchUpResult(cursor)
     deadline = None if max_seconds is None else monotonic() + max_seconds
-    params = [("resource", resource), ("after", cursor), ("size", str(size))] + [("type", t) for t in types]
-    url: str | None = f"{platform.rstrip('/')}{EVENTS_PATH}?{urlencode(params)}"
-    refreshed = False
-    while url:
-        if deadline is not None and monotonic() >= deadline:
-            result.complete = False
-            break
-        try:
-            token = tokens.token()
-            response = transport(
-                "GET",
-                url,
-                timeout=REQUEST_TIMEOUT,
-                body=None,
-                headers={"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"},
-            )
-        except (AuthError, OSError) as exc:
-            raise CatchUpError(f"reading {url.split('?')[0]}: {exc}", result.cursor) from exc
-        result.requests += 1
-        if response.status == 401 and not refreshed:
-            refreshed = True  # an Altinn token revoked early: one fresh token, one more try
-            tokens.invalidate()
-            continue
-        if response.status != 200:
-            text = response.body[:300].decode("utf-8", "replace")
-            raise CatchUpError(f"GET {url}: {response.status} {text}", result.cursor)
-        page = response.json()
-        if not isinstance(page, list):
-            raise CatchUpError(f"GET {url}: the answer is not a JSON array", result.cursor)
-        for event in page:
-            _queue(event, result, sink, policy, skip_before)
-        if on_page is not None and page:
-            on_page(result)
-        url = response.header("next") if len(page) >= size else None
+    requests_before = api.requests
+    try:
+        while deadline is None or monotonic() < deadline:
+            try:
+                page = api.page(resource, result.cursor)
+            except EventsApiError as exc:
+                raise CatchUpError(str(exc), result.cursor) from exc
+            if not page.events:
+                result.complete = True
+                break
+            result.pages += 1
+            before = result.cursor
+            _queue(page.events, result, sink, policy, skip_before)
+            if on_page is not None:
+                on_page(result)
+            if page.foreign_next is not None:
+                raise CatchUpError(
+                    f"GET {page.url.split('?', 1)[0]}: refused to follow the next link {page.foreign_next[:200]!r}: "
+                    "it is not on the API's own scheme, host, port and path (the token would go there)",
+                    result.cursor,
+                )
+            if result.cursor == before:  # cannot happen with Altinn's own ids; never loop on one page
+                raise CatchUpError("the page's events have no usable id to continue after", result.cursor)
+    except CatchUpError as exc:
+        exc.partial = result
+        raise
+    finally:
+        result.requests = api.requests - requests_before
     return result
 
 
-def _queue(event: Any, result: CatchUpResult, sink: EventSink, policy: Policy, skip_before: datetime | None) -> None:
+def _queue(
+    events: Sequence[Any], result: CatchUpResult, sink: EventSink, policy: Policy, skip_before: datetime | None
+) -> None:
+    """One page onto the queues; the cursor moves over every event that is durable or refused for good."""
     counts = result.counts
-    counts["read"] += 1
-    event_id = str(event.get("id")) if isinstance(event, dict) else ""
-    if skip_before is not None and isinstance(event, dict):
-        moment = parse_time(str(event.get("time", "")))
-        if moment is not None and moment < skip_before:
+    counts["read"] += len(events)
+    skipped = [skip_before is not None and _older(event, skip_before) for event in events]
+    outcomes = iter(accept([e for e, skip in zip(events, skipped, strict=True) if not skip], sink, policy))
+    for event, skip in zip(events, skipped, strict=True):
+        event_id = event.get("id") if isinstance(event, dict) else None
+        if skip:
             counts["before_since"] += 1
+        else:
+            outcome = next(outcomes)
+            if outcome.outcome is Outcome.FAILED:
+                # Storage failed: nothing after the last durable event may be skipped by the cursor.
+                reason = outcome.reason or "not sent after an earlier failure"
+                raise CatchUpError(f"storage refused event {str(event_id)[:80]!r}: {reason}", result.cursor)
+            counts[str(outcome.outcome)] = counts.get(str(outcome.outcome), 0) + 1
+            if outcome.outcome is Outcome.REJECTED:  # refused for good; logged by the intake
+                problem = outcome.problem
+                result.rejected.append(
+                    {
+                        "id": outcome.event_id,
+                        "status": problem.status if problem else None,
+                        "problem": problem.detail if problem else None,
+                    }
+                )
+        if isinstance(event_id, str) and event_id:
             result.cursor = event_id
-            return
-    body = json.dumps(event).encode("utf-8")
-    answer = handle(WebhookRequest("POST", {"content-type": "application/json"}, body, "catch-up"), sink, policy)
-    if answer.status == 200:
-        for item in json.loads(answer.body)["events"]:
-            counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
-    elif answer.status >= 500:
-        raise CatchUpError(f"storage refused event {event_id}: {answer.body.decode('utf-8', 'replace')}", result.cursor)
-    else:  # refused for good (invalid, outside the allow-lists): logged by the core; counted, and on
-        counts["rejected"] += 1
-        result.rejected.append(
-            {"id": event_id, "status": answer.status, "problem": json.loads(answer.body or b"{}").get("detail")}
-        )
-    result.cursor = event_id
+
+
+def _older(event: Any, moment: datetime) -> bool:
+    raw = event.get("time") if isinstance(event, dict) else None
+    if not isinstance(raw, str):
+        return False
+    try:
+        return rfc3339.parse(raw).utc < moment
+    except ValueError:  # the intake refuses it, with the reason
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """Where a resource's catch-up resumes, and the look-back of its first catch-up while that lasts."""
+
+    cursor: str
+    skip_before: datetime | None = None
 
 
 class CursorStore:
-    """Where the timer resumes, per resource: table :data:`CATCHUP_TABLE`, ``PartitionKey`` ``cursor``."""
+    """Where the timer resumes, per resource: table :data:`CATCHUP_TABLE`, ``PartitionKey`` ``cursor``.
+
+    ``SkipBefore`` is written with the first cursor and kept until a run reaches the end of the stream,
+    so the first catch-up's look-back holds over every run it takes.
+    """
 
     PARTITION: Final = "cursor"
 
@@ -188,25 +203,30 @@ class CursorStore:
     @staticmethod
     def _row_key(resource: str) -> str:
         # RowKey forbids / \ # ? and control characters; resource URNs are letters, digits, ':' '-' '_'.
+        import re
+
         return re.sub(r"[/\\#?\x00-\x1f\x7f]", "_", resource)
 
-    def get(self, resource: str) -> str | None:
+    def get(self, resource: str) -> Saved | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
             row = self._table.get_entity(self.PARTITION, self._row_key(resource))
         except ResourceNotFoundError:
             return None
-        return str(row["Cursor"])
+        skip = row.get("SkipBefore")
+        return Saved(str(row["Cursor"]), skip.astimezone(UTC) if isinstance(skip, datetime) else None)
 
-    def put(self, resource: str, cursor: str) -> None:
+    def put(self, resource: str, saved: Saved) -> None:
         from azure.data.tables import UpdateMode
 
-        entity = {
+        entity: dict[str, Any] = {
             "PartitionKey": self.PARTITION,
             "RowKey": self._row_key(resource),
             "Resource": resource,
-            "Cursor": cursor,
+            "Cursor": saved.cursor,
             "SavedAt": datetime.now(UTC),
         }
+        if saved.skip_before is not None:
+            entity["SkipBefore"] = saved.skip_before
         self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)

@@ -17,6 +17,7 @@ from shared import maskinporten as mp
 from shared.settings import EnrichmentSettings
 
 if TYPE_CHECKING:
+    from shared.altinn.events_api import EventsApi
     from shared.dialogporten import DialogportenClient
 
 EVENTS_SCOPE: Final = "altinn:events.subscribe"
@@ -78,3 +79,16 @@ def events_tokens(cfg: EnrichmentSettings) -> mp.AltinnExchange:
 @lru_cache(maxsize=8)
 def _events_tokens(cfg: EnrichmentSettings) -> mp.AltinnExchange:
     return mp.AltinnExchange(maskinporten(cfg, EVENTS_SCOPE))
+
+
+def events_api(cfg: EnrichmentSettings) -> EventsApi:
+    """The process-wide reader of Altinn's events API (catch-up), with its exchanged Altinn tokens."""
+    with _BUILDING:
+        return _events_api(cfg)
+
+
+@lru_cache(maxsize=8)
+def _events_api(cfg: EnrichmentSettings) -> EventsApi:
+    from shared.altinn.events_api import EventsApi
+
+    return EventsApi(environment(cfg).platform, events_tokens(cfg))

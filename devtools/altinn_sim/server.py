@@ -13,10 +13,12 @@ Routes (each rule is cited where it is enforced: ``tokens.py``, ``subscriptions.
     POST   /sim/publish                                     simulator only: publish one event (or an array)
     GET    /sim/state                                       simulator only: deliveries, dead letters, skipped
 
-Polling rules (EV ``Controllers/EventsController.cs``): ``resource`` and ``after`` are required; ``size``
-defaults to 50 and is capped at 1000; ``type`` (repeatable) and ``subject`` filter; the next page is in
-the ``next`` response header. Events are kept 90 days (docs.altinn.studio "Publish events"): the
-simulator keeps them in memory for its lifetime.
+Polling rules: ``events.py``, each citing the altinn-events file it imitates. Events are kept 90 days
+(docs.altinn.studio "Publish events"): the simulator keeps them in memory for its lifetime.
+
+Fault modes (not Altinn's behaviour; they show the clients' refusals against the simulator):
+``redirects`` answers a path prefix with a 3xx to another place, and ``EventsApi.next_base`` makes the
+events API's ``next`` link point at another origin.
 """
 
 from __future__ import annotations
@@ -27,18 +29,15 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from devtools.altinn_sim import dialogporten
+from devtools.altinn_sim import dialogporten, events
 from devtools.altinn_sim.delivery import DELIVERY_TIMEOUT, Deliverer
 from devtools.altinn_sim.subscriptions import Refused, SubscriptionStore, check_request, consumer_of
 from devtools.altinn_sim.tokens import Client, TokenRefused, TokenService
 
 SUBSCRIPTIONS: Final = "/events/api/v1/subscriptions"
-EVENTS: Final = "/events/api/v1/events"
 EXCHANGE: Final = "/authentication/api/v1/exchange/maskinporten"
-DEFAULT_PAGE: Final = 50
-MAX_PAGE: Final = 1000
 REQUIRED_EVENT_FIELDS: Final = ("id", "specversion", "type", "source", "resource")
 
 
@@ -52,41 +51,6 @@ class Options:
     #: The platform host Altinn puts in the validation ping's ``source`` (prod: platform.altinn.no).
     ping_source_base: str = "https://platform.tt02.altinn.no"
     token_lifetime: int = 120
-
-
-class EventLog:
-    """Published events in order, for the polling API."""
-
-    def __init__(self) -> None:
-        self._events: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def append(self, event: dict[str, Any]) -> None:
-        with self._lock:
-            self._events.append(event)
-
-    def all(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._events)
-
-    def page(self, resource: str, after: str, size: int, types: list[str], subject: str | None) -> list[dict[str, Any]]:
-        with self._lock:
-            events = list(self._events)
-        start = 0
-        if after != "0":
-            start = next((i + 1 for i, e in enumerate(events) if e.get("id") == after), -1)
-            if start < 0:
-                raise Refused(400, f"after: no event with id {after!r}")
-        found = []
-        for event in events[start:]:
-            if event.get("resource") != resource or (types and event.get("type") not in types):
-                continue
-            if subject is not None and event.get("subject") != subject:
-                continue
-            found.append(event)
-            if len(found) >= size:
-                break
-        return found
 
 
 class _Server(ThreadingHTTPServer):
@@ -108,7 +72,9 @@ class Simulator:
             f"{self.base_url}/maskinporten/", self.base_url, token_lifetime=self.options.token_lifetime
         )
         self.subscriptions = SubscriptionStore()
-        self.events = EventLog()
+        self.events = events.EventsApi(self.base_url)
+        #: Fault mode: a path prefix answered with (status, Location) instead of its route.
+        self.redirects: dict[str, tuple[int, str]] = {}
         self.dialogporten = dialogporten.DialogStore(self.tokens.maskinporten_claims, time.time)
         self.delivery = Deliverer(
             self.subscriptions,
@@ -215,18 +181,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         path = urlsplit(self.path).path.rstrip("/")
+        if self._redirected(path):
+            return
         try:
             if path == "/maskinporten/token" and method == "POST":
                 form = parse_qs(self._body().decode("utf-8", "replace"))
                 self._send(200, self.sim.tokens.token(form))
             elif path == EXCHANGE and method == "GET":
-                token = self.sim.tokens.exchange(self.headers.get("Authorization"))
-                accept = self.headers.get("Accept", "")
-                # The inference in the notes: with a JSON Accept the string comes back JSON-quoted.
-                if "json" in accept:
-                    self._send(200, json.dumps(token).encode(), "application/json")
-                else:
-                    self._send(200, token.encode(), "text/plain")
+                self._exchange()
             elif path == SUBSCRIPTIONS and method == "POST":
                 self._create()
             elif path == SUBSCRIPTIONS and method == "GET":
@@ -243,8 +205,12 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     self.sim.subscriptions.delete(int(raw), consumer)
                     self._send(200)
-            elif path == EVENTS and method == "GET":
-                self._events()
+            elif path == events.PATH and method == "GET":
+                page = self.sim.events.get(self.path, self._caller)
+                if page.scripted is not None:
+                    self._send(page.scripted[0], page.scripted[1], "application/json")
+                else:
+                    self._send(200, page.events, page.headers.pop("Content-Type"), page.headers)
             elif path.startswith(dialogporten.PREFIX) and method == "GET":
                 answer = self.sim.dialogporten.get(path[len(dialogporten.PREFIX) :], self.headers.get("Authorization"))
                 self._send(answer.status, answer.body or None, answer.content_type or "", answer.headers)
@@ -259,8 +225,25 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(refused.status, refused.body())
             else:
                 self._problem(refused.status, refused.description)
-        except Refused as refused:
+        except (Refused, events.Refused) as refused:
             self._problem(refused.status, refused.detail)
+
+    def _redirected(self, path: str) -> bool:
+        """Fault mode: a 3xx instead of the route (``Simulator.redirects``)."""
+        for prefix, (status, location) in list(self.sim.redirects.items()):
+            if path.startswith(prefix):
+                self._body()
+                self._send(status, headers={"Location": location})
+                return True
+        return False
+
+    def _exchange(self) -> None:
+        token = self.sim.tokens.exchange(self.headers.get("Authorization"))
+        # The inference in the notes: with a JSON Accept the string comes back JSON-quoted.
+        if "json" in self.headers.get("Accept", ""):
+            self._send(200, json.dumps(token).encode(), "application/json")
+        else:
+            self._send(200, token.encode(), "text/plain")
 
     def _create(self) -> None:
         consumer, scopes = self._caller()
@@ -270,25 +253,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.sim.delivery.validate(subscription)
         # SUB-LOCATION: singular, as Altinn sends it.
         self._send(201, subscription.to_json(), headers={"Location": f"/events/api/v1/subscription/{subscription.id}"})
-
-    def _events(self) -> None:
-        self._caller()
-        query = parse_qs(urlsplit(self.path).query)
-        resource = (query.get("resource") or [""])[0]
-        after = (query.get("after") or [""])[0]
-        if not resource or not after:
-            raise Refused(400, "The 'resource' and 'after' query parameters are required")
-        raw_size = (query.get("size") or [str(DEFAULT_PAGE)])[0]
-        if not raw_size.isdigit() or int(raw_size) < 1:
-            raise Refused(400, f"size must be a positive integer, got {raw_size!r}")
-        size = min(int(raw_size), MAX_PAGE)
-        types = query.get("type", [])
-        subject = query["subject"][0] if query.get("subject") else None
-        page = self.sim.events.page(resource, after, size, types, subject)
-        next_after = page[-1]["id"] if page else after
-        params: list[tuple[str, str]] = [("resource", resource), ("after", str(next_after)), ("size", str(size))]
-        params += [("type", t) for t in types] + ([("subject", subject)] if subject else [])
-        self._send(200, page, headers={"next": f"{self.sim.base_url}{EVENTS}?{urlencode(params)}"})
 
     def _publish(self) -> None:
         body = self._json_body()

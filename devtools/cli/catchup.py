@@ -1,30 +1,37 @@
-"""``dpctl catch-up``: read Altinn's events API and put every event on its queue through the webhook's core.
+"""``dpctl catch-up``: read Altinn's events API and put every event on its queue through the intake.
 
-The reading and queueing is :func:`shared.catchup.catch_up`, the same code the app's catch-up timer runs.
+The reading and queueing is :func:`shared.catchup.catch_up`, the same code the app's catch-up timer runs:
+each page is handed to :func:`shared.ingest.accept` (the function the webhook calls too), each event as if
+Altinn had pushed it alone, so validation, routing, allow-lists and durability are the webhook's; a
+duplicate of an event already received is harmless, the handlers deduplicate by ``source`` + ``id``.
 
-Each event goes through :func:`shared.ingest.handle` exactly as a single ``application/json`` POST
-from Altinn would (the function the webhook adapter calls), so validation, routing, allow-lists and
-durability are the same; a duplicate of an event already received is harmless, the handlers
-deduplicate by event id.
-
-The API (EV ``Controllers/EventsController.cs``): ``GET /events/api/v1/events?resource=…&after=…&size=…``
-needs ``resource`` and ``after`` (``0``: from the oldest kept, 90 days), and gives the next page in the
-``next`` header. It has no time filter, so ``--since TIME`` reads from the start and skips older events.
+Reading ends at the first empty page (a short page comes in the middle of the stream whenever Altinn
+drops events the caller may not see). The API has no time filter, so ``--since TIME`` reads from the
+start and skips older events.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NoReturn
+import re
+from typing import Annotated, Any, Final, NoReturn
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from devtools.cli.context import Context
 from devtools.cli.output import console, emit_json, fail, note
-from shared.catchup import MAX_SIZE, CatchUpError, CatchUpResult, catch_up, parse_time
+from shared.altinn.events_api import MAX_SIZE, EventsApi, check_resource
+from shared.catchup import FROM_THE_START, CatchUpError, CatchUpResult, catch_up, parse_since
 from shared.ingest import Policy
 
-__all__ = ["catch_up_command", "parse_time"]
+__all__ = ["catch_up_command", "looks_like_a_time"]
+
+_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def looks_like_a_time(value: str) -> bool:
+    """Meant as a time (it starts with a date), so it must be one: never taken for a cursor Altinn cannot know."""
+    return _DATE.match(value) is not None
 
 
 def catch_up_command(
@@ -42,8 +49,17 @@ def catch_up_command(
 ) -> None:
     """Fetch the events Altinn kept and queue each one as the webhook would; prints the cursor to resume from."""
     context: Context = ctx.obj
-    cutoff = parse_time(since)
-    cursor = "0" if cutoff else since
+    try:
+        check_resource(resource)
+    except ValueError as exc:
+        fail(f"--resource: {exc}")
+    cutoff = parse_since(since)
+    if cutoff is None and looks_like_a_time(since):
+        fail(
+            f"--since {since[:60]!r} is not an RFC 3339 time: seconds and an offset are required, "
+            "e.g. 2026-03-16T11:43:00Z (or give a cursor, or 0)"
+        )
+    cursor = FROM_THE_START if cutoff else since
     from shared.sink import QueueSink
 
     cfg = context.app_settings
@@ -60,12 +76,9 @@ def catch_up_command(
             result = catch_up(
                 resource,
                 cursor,
-                platform=context.platform,
-                tokens=context.altinn(),
+                api=EventsApi(context.platform, context.altinn(), size=size, types=tuple(types or ())),
                 sink=QueueSink(context.storage),
-                policy=Policy(cfg.allowed_resources, cfg.allowed_source_hosts),
-                size=size,
-                types=tuple(types or ()),
+                policy=Policy.from_settings(cfg),
                 skip_before=cutoff,
                 on_page=on_page,
             )

@@ -256,8 +256,52 @@ def test_the_events_api_needs_resource_and_after_and_pages_with_the_next_header(
     assert "after=" + events[-1]["id"] in url
 
 
-def test_size_is_capped_at_1000_and_must_be_positive(sim: Simulator) -> None:
+def test_size_below_1_is_50_and_above_1000_is_1000_and_next_copies_the_query_raw(sim: Simulator) -> None:
+    """EV ``EventsController.Get`` clamps ``size``; ``SetNextLink`` copies the other parameters as sent."""
     token = altinn_token(sim)
-    _, headers, _ = call(sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=0&size=5000", token=token)
-    assert "size=1000" in headers["next"]
-    assert call(sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=0&size=0", token=token)[0] == 400
+    call(sim, "POST", "/sim/publish", [sample_event("dialogporten.dialog.created.v1") for _ in range(1060)])
+    for asked, served in (("0", 50), ("-3", 50), ("5000", 1000), ("7", 7)):
+        status, headers, page = call(
+            sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=0&size={asked}", token=token
+        )
+        assert (status, len(page)) == (200, served)
+        assert (
+            headers["next"]
+            == f"{sim.base_url}/events/api/v1/events?after={page[-1]['id']}&resource={RESOURCE}&size={asked}"
+        )
+        assert headers["Content-Type"] == "application/cloudevents+json"
+    assert call(sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=0&size=x", token=token)[0] == 400
+
+
+def test_an_unknown_after_restarts_from_the_oldest_event(sim: Simulator) -> None:
+    """EV ``getevents_v2``: an id the database does not know gives sequence number 0."""
+    token = altinn_token(sim)
+    events = [sample_event("dialogporten.dialog.created.v1") for _ in range(3)]
+    call(sim, "POST", "/sim/publish", events)
+    status, _, page = call(sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=no-such-id", token=token)
+    assert (status, [e["id"] for e in page]) == (200, [e["id"] for e in events])
+
+
+def test_a_resource_that_is_not_an_altinn_resource_urn_is_400(sim: Simulator) -> None:
+    status, _, problem = call(
+        sim, "GET", "/events/api/v1/events?resource=super-simple-service&after=0", token=altinn_token(sim)
+    )
+    assert (status, problem["detail"]) == (400, "The 'resource' parameter must begin with `urn:altinn:resource:`")
+
+
+def test_invisible_events_are_dropped_after_the_limit_so_a_short_page_comes_mid_stream(sim: Simulator) -> None:
+    """EV ``EventsService.GetEvents``: ``size`` events are read, then ``AuthorizeEvents`` drops some."""
+    token = altinn_token(sim)
+    events = [sample_event("dialogporten.dialog.created.v1") for _ in range(6)]
+    call(sim, "POST", "/sim/publish", events)
+    sim.events.invisible_ids = {events[1]["id"], events[2]["id"]}
+    status, headers, page = call(sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=0&size=3", token=token)
+    assert (status, [e["id"] for e in page]) == (200, [events[0]["id"]])  # short, and not the end
+    assert f"after={events[0]['id']}" in headers["next"]  # after the last event returned
+    # The next read starts after the last event *returned*: the two invisible ones are read again, and dropped.
+    _, headers, page = call(sim, "GET", headers["next"].removeprefix(sim.base_url), token=token)
+    assert [e["id"] for e in page] == [events[3]["id"]]
+    _, headers, page = call(sim, "GET", headers["next"].removeprefix(sim.base_url), token=token)
+    assert [e["id"] for e in page] == [events[4]["id"], events[5]["id"]]
+    _, headers, page = call(sim, "GET", headers["next"].removeprefix(sim.base_url), token=token)
+    assert (page, "next" in headers) == ([], False)  # the end is an empty page, without next

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from devtools.cli.azure import webhook_url
 from devtools.cli.subscriptions import rule_errors
 from shared import ingest
 from shared.catalog import BY_TYPE, Family
+from shared.catchup import parse_since
 from shared.ingest import Policy, WebhookRequest
 from shared.maskinporten import HttpResponse
 from tests.cli_support import dpctl
@@ -176,18 +178,27 @@ def test_percentiles_nearest_rank() -> None:
     assert send.percentile([7.0], 0.99) == 7.0
 
 
-def test_since_is_a_time_or_a_cursor() -> None:
-    moment = catchup.parse_time("2026-03-16T11:43:32.4136593Z")
+def test_since_is_a_time_by_the_one_rfc3339_parser_or_a_cursor() -> None:
+    moment = parse_since("2026-03-16T11:43:32.4136593Z")
     assert moment is not None
-    assert (moment.year, moment.microsecond, moment.utcoffset()) == (2026, 413659, moment.utcoffset())
-    assert catchup.parse_time("0") is None
-    assert catchup.parse_time("6b4cb242-4a23-4596-a217-beaddbc496cb") is None
+    assert (moment.year, moment.microsecond, moment.utcoffset()) == (2026, 413659, timedelta(0))
+    assert parse_since("2026-03-16T13:43:32+02:00") == datetime(2026, 3, 16, 11, 43, 32, tzinfo=UTC)
+    assert parse_since("2016-12-31T23:59:60Z") is not None  # a leap second, as shared.rfc3339 reads it
+    assert parse_since("0") is None
+    assert parse_since("6b4cb242-4a23-4596-a217-beaddbc496cb") is None
+    # What the old parser let through, and shared.rfc3339 refuses: no seconds, no offset.
+    assert parse_since("2026-03-16T11:43Z") is None
+    assert parse_since("2026-03-16T11:43:32") is None
+    assert catchup.looks_like_a_time("2026-03-16T11:43Z")
+    assert not catchup.looks_like_a_time("6b4cb242-4a23-4596-a217-beaddbc496cb")
 
 
 def test_the_webhook_url_comes_from_arm_with_the_altinn_key_first() -> None:
     calls: list[tuple[str, str]] = []
 
-    def arm(method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeout: float) -> HttpResponse:
+    def arm(
+        method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeout: float, max_bytes: int = 0
+    ) -> HttpResponse:
         assert headers["Authorization"] == "Bearer arm-token"
         calls.append((method, url.split("?", maxsplit=1)[0]))
         if method == "GET":
