@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         print(drain.report(), flush=True)
     print(aio.report(count=300 if args.quick else 1000), flush=True)
     print(loop.report(events=200 if args.quick else 1000), flush=True)
-    print(catchup.report(gap=1200 if args.quick else 5000), flush=True)
+    if args.quick:
+        print(catchup.report(gap=1200, backlog=1000, rounds=3), flush=True)
+    else:
+        print(catchup.report(gap=5000, backlog=3000, rounds=5), flush=True)
     return 0
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
+
+import requests
 
 T = TypeVar("T")
 
@@ -33,6 +36,34 @@ def run_concurrently(items: Iterable[T], work: Callable[[T], object], concurrenc
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             list(pool.map(work, batch))
     return Rate(len(batch), time.perf_counter() - started)
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """``min / median / max`` of a series of rounds."""
+    return f"{min(values):{fmt}} / {statistics.median(values):{fmt}} / {max(values):{fmt}}"
+
+
+class CountedRequests:
+    """HTTP requests this process sends while in the block, counted where they leave ``requests``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> CountedRequests:
+        self._original = requests.Session.send
+        original = self._original
+
+        def send(session: requests.Session, request: requests.PreparedRequest, **kwargs: object) -> object:
+            with self._lock:
+                self.count += 1
+            return original(session, request, **kwargs)
+
+        requests.Session.send = send  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        requests.Session.send = self._original  # type: ignore[method-assign]
 
 
 def median(values: list[float]) -> float:

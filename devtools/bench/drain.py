@@ -17,11 +17,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
 from azure.storage.queue import QueueClient
 
 from devtools.azurite import ROOT, Azurite, free_port
-from devtools.bench.common import Rate, run_concurrently, table
+from devtools.bench.common import CountedRequests, Rate, run_concurrently, spread, table
 from devtools.samples import sample_event
 from shared import catalog, messages, settings, storage
 
@@ -49,29 +48,6 @@ def fill(client: QueueClient, count: int, dialogs: int) -> None:
     dialog_ids = [str(uuid.uuid4()) for _ in range(dialogs)]
     bodies = [messages.serialize_event(sample_event(ROW, dialog_id=dialog_ids[i % dialogs])) for i in range(count)]
     run_concurrently(bodies, lambda b: client.send_message(b, time_to_live=-1), 16)
-
-
-class _Counted:
-    """HTTP requests this process sends while in the block, counted where they leave ``requests``."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> _Counted:
-        self._original = requests.Session.send
-        original = self._original
-
-        def send(session: requests.Session, request: requests.PreparedRequest, **kwargs: object) -> object:
-            with self._lock:
-                self.count += 1
-            return original(session, request, **kwargs)
-
-        requests.Session.send = send  # type: ignore[method-assign,assignment]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        requests.Session.send = self._original  # type: ignore[method-assign]
 
 
 @dataclass
@@ -110,7 +86,7 @@ def raw_drain(client: QueueClient, count: int, concurrency: int, batch: int) -> 
             with lock:
                 done += len(got)
 
-    with _Counted() as counted:
+    with CountedRequests() as counted:
         started = time.perf_counter()
         threads = [threading.Thread(target=worker) for _ in range(concurrency)]
         for t in threads:
@@ -204,10 +180,6 @@ class Series:
     runs: list[Drained] = field(default_factory=list)
 
 
-def _spread(values: list[float], fmt: str) -> str:
-    return f"{min(values):{fmt}} / {statistics.median(values):{fmt}} / {max(values):{fmt}}"
-
-
 def first_invocation(runs: int = 3) -> dict[str, float]:
     """Milliseconds, in a fresh interpreter: ``import function_app``, then the first and the second queue
     invocation (the first pays for the storage and table SDKs, the event models and the handlers)."""
@@ -256,7 +228,7 @@ def report(events: int = 1000, dialogs: int = 100, rounds: int = 3, memory_event
         rates = [run.rate.per_second for run in runs]
         ratios = [rate / raw for rate, raw in zip(rates, raw_rates, strict=True)]
         cpu = "-" if path == "raw" else f"{statistics.median([r.cpu_us_per_event for r in runs]):.0f}"
-        rows.append((label, _spread(rates, ".0f"), _spread(ratios, ".2f"),
+        rows.append((label, spread(rates, ".0f"), spread(ratios, ".2f"),
                      f"{statistics.median([r.requests_per_event for r in runs]):.2f}", cpu))  # fmt: skip
     lines = [
         "## Handlers (drain)",
