@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from rich.table import Table
 
+from devtools.cli import output
 from devtools.cli.context import Context
-from devtools.cli.output import console, emit_json, fail
+from devtools.cli.output import console, echo, emit_json, fail
 from shared.maskinporten import AuthError, SigningKey, public_jwk, unverified_claims
 
 app = typer.Typer(help="Maskinporten and Altinn tokens.", no_args_is_help=False)
@@ -41,7 +41,7 @@ def auth(
     now = time.time()
     token = altinn or mp
     if print_token:
-        typer.echo(token.access_token)
+        echo(token.access_token)
         return
     claims = unverified_claims(altinn.access_token) if altinn else {}
     result = {
@@ -58,7 +58,7 @@ def auth(
     if as_json:
         emit_json(result)
         return
-    table = Table(show_header=False, box=None)
+    table = output.table(show_header=False, box=None)
     for name, value in result.items():
         if value is not None:
             table.add_row(f"[bold]{name}[/]", str(value))
