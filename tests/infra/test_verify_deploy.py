@@ -423,3 +423,18 @@ def test_the_sdk_check_would_catch_a_shape_arm_never_returns() -> None:
     assert unknown_properties({"properties": {"ipAllowList": []}}, shape, "web") == [
         "web.properties.ipAllowList (not in SiteConfig)"
     ]
+
+
+def test_a_webhook_that_cannot_be_reached_fails_its_check_and_the_rest_still_run(
+    fake: FakeAzure, expected: Expected
+) -> None:
+    """A host name that does not resolve (or a timeout): urllib raises; that is a failed check, not a traceback."""
+    import urllib.error
+
+    def probe(method: str, url: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str]]:
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    checks = run(fake, expected, probe=probe)
+    assert failed(checks) == {"webhook"}
+    assert "could not reach it" in checks["webhook"].detail
+    assert checks["telemetry arrives"].ok is True
