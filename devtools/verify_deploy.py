@@ -1,7 +1,14 @@
 """After the first ``azd up``: check that the deployment in Azure is the one the code expects.
 
-    make verify-deploy                       # values from `azd env get-values`
+    make verify-deploy                       # values from `azd env get-values` (and the shell's variables)
+    make verify-deploy ARGS="--prefer azd"   # when the shell's variables and azd's differ: azd's win
     python -m devtools.verify_deploy --resource-group RG --app FUNC --storage ST --workspace LOG --altinn tt02
+
+An option names a value outright; else it is the shell's variable (AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP,
+FUNCTION_APP_NAME, STORAGE_ACCOUNT_NAME, LOG_ANALYTICS_WORKSPACE_NAME, ALTINN_ENVIRONMENT) or azd's. Where the
+shell and azd both have one and they differ, it refuses to run (exit 2, naming each with both values, before any
+request) unless ``--prefer azd`` or ``--prefer shell`` says which wins: a stale ``export`` would otherwise point
+the checks, the function-key listing and the POST to the webhook at another deployment.
 
 With your ``az login`` (or any credential DefaultAzureCredential finds) it reads
 the deployment through Azure Resource Manager's REST API and checks:
@@ -34,7 +41,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 ARM = "https://management.azure.com"
@@ -100,6 +107,15 @@ class RestArm:
         return self._send("POST", url, scope, body)
 
 
+def unusable(value: str | None, *, url: bool = False) -> str | None:
+    """Why ``value`` cannot go into a URL (None: it can): missing, blank, or a name with white space or ``/?#&%``."""
+    if value is None or not value.strip():
+        return "is missing"
+    if any(c.isspace() for c in value) or (not url and any(c in "/?#&%" for c in value)):
+        return f"{value!r} is not a name"
+    return None
+
+
 @dataclass(frozen=True)
 class Target:
     subscription: str
@@ -112,6 +128,12 @@ class Target:
     log_analytics: str = LOG_ANALYTICS
     #: Where the app answers HTTP; by default https://<defaultHostName> read from ARM.
     webhook_base: str | None = None
+
+    def __post_init__(self) -> None:
+        """Every part of an ARM URL is a name: never an empty one (``.../resourceGroups//...``) or one with ``/?#``."""
+        for name in ("subscription", "resource_group", "app", "storage", "workspace", "altinn", "arm", "log_analytics"):
+            if problem := unusable(getattr(self, name), url=name in ("arm", "log_analytics")):
+                raise ValueError(f"{name} {problem}")
 
     def id(self, provider: str, name: str) -> str:
         return f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/{provider}/{name}"
@@ -300,6 +322,8 @@ def _guard(name: str, read: Callable[[], list[Check]]) -> list[Check]:
     except ArmError as error:
         hint = " (your account needs Reader on the resource group)" if error.status in (401, 403) else ""
         return [Check(name, False, f"{error}{hint}")]
+    except OSError as error:  # the webhook probe: urllib's URLError (a host that does not resolve, a timeout)
+        return [Check(name, False, f"could not reach it: {error}")]
 
 
 def _functions(arm: Arm, target: Target, expected: Expected) -> list[Check]:
@@ -348,9 +372,19 @@ def _webhook(arm: Arm, target: Target, probe: HttpProbe, from_allowed_address: b
     from azure.mgmt.web.models import Site
 
     base = target.webhook_base
-    if base is None:
+    if not base:
         properties = Site(arm.get(f"{target.site}?api-version={WEB_API}", ARM_SCOPE)).properties
-        base = f"https://{properties.default_host_name if properties else None}"
+        host = properties.default_host_name if properties else None
+        if problem := unusable(host):
+            return [
+                Check(
+                    "webhook refuses this machine",
+                    False,
+                    f"ARM's answer for {target.app} has no usable defaultHostName ({problem}): is the app deployed?",
+                ),
+                Check("webhook OPTIONS handshake", None, "skipped: no host name to send it to"),
+            ]
+        base = f"https://{host}"
     url = f"{base}/api/events"
     if from_allowed_address:
         return [
@@ -375,6 +409,8 @@ def _telemetry(arm: Arm, target: Target, minutes: int) -> list[Check]:
     workspace_id = target.id("Microsoft.OperationalInsights/workspaces", target.workspace)
     workspace = Workspace(arm.get(f"{target.arm}{workspace_id}?api-version={WORKSPACE_API}", ARM_SCOPE))
     customer_id = workspace.properties.customer_id if workspace.properties else None
+    if problem := unusable(customer_id):
+        return [Check("telemetry arrives", False, f"ARM's answer for {target.workspace} has no customerId ({problem})")]
     query = f"union isfuzzy=true AppTraces, AppRequests | where TimeGenerated > ago({minutes}m) | summarize n = count()"
     # The Log Analytics query API's answer: {"tables": [{"name", "columns", "rows"}]}.
     answer = arm.post(
@@ -433,18 +469,67 @@ def _all(arm: Arm, url: str) -> list[Any]:
 # --------------------------------------------------------------------------- command line
 
 
-def azd_values() -> dict[str, str]:
-    """The azd environment's values (deployment outputs included), or nothing without azd."""
-    azd = shutil.which("azd")
+#: What names the deployment: the option, and the variable the shell and azd (an output of main.bicep) call it.
+VARIABLES: Final = {
+    "subscription": "AZURE_SUBSCRIPTION_ID",
+    "resource_group": "AZURE_RESOURCE_GROUP",
+    "app": "FUNCTION_APP_NAME",
+    "storage": "STORAGE_ACCOUNT_NAME",
+    "workspace": "LOG_ANALYTICS_WORKSPACE_NAME",
+    "altinn": "ALTINN_ENVIRONMENT",
+}
+PREFER: Final = ("azd", "shell")
+
+
+def azd_values(shell: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The azd environment's values (deployment outputs included), or nothing without azd.
+
+    ``shell`` is the environment azd runs in and whose PATH finds it (default: this process's).
+    """
+    shell = os.environ if shell is None else shell
+    azd = shutil.which("azd", path=shell.get("PATH", os.defpath))
     if azd is None:
         return {}
     completed = subprocess.run(
-        [azd, "env", "get-values", "--output", "json"], capture_output=True, text=True, check=False
+        [azd, "env", "get-values", "--output", "json"], capture_output=True, text=True, check=False, env=dict(shell)
     )
     if completed.returncode != 0:
         return {}
-    values: dict[str, str] = json.loads(completed.stdout)
-    return values
+    values = json.loads(completed.stdout)
+    return {str(k): str(v) for k, v in values.items() if v is not None} if isinstance(values, dict) else {}
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    variable: str
+    shell: str
+    azd: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}: the shell says {self.shell!r}, azd says {self.azd!r}"
+
+
+def resolve(
+    options: Mapping[str, str | None], shell: Mapping[str, str], azd: Mapping[str, str], prefer: str | None
+) -> tuple[dict[str, str | None], list[Disagreement]]:
+    """Each value from its option, else from the shell or azd; where those two disagree, ``prefer`` says which wins.
+
+    Without ``prefer`` a disagreement is returned (the caller refuses): a stale ``export`` in the shell would
+    otherwise point every check, the function-key listing and the POST at another deployment. Names compare
+    case-insensitively, as Azure's do.
+    """
+    values: dict[str, str | None] = {}
+    disagreements = []
+    for name, variable in VARIABLES.items():
+        if options.get(name):
+            values[name] = options[name]
+            continue
+        from_shell, from_azd = (shell.get(variable) or "").strip(), (azd.get(variable) or "").strip()
+        if from_shell and from_azd and from_shell.casefold() != from_azd.casefold() and prefer is None:
+            disagreements.append(Disagreement(variable, from_shell, from_azd))
+        first, second = (from_azd, from_shell) if prefer == "azd" else (from_shell, from_azd)
+        values[name] = first or second or None
+    return values, disagreements
 
 
 def main(
@@ -454,30 +539,56 @@ def main(
     env: Mapping[str, str] | None = None,
     endpoints: Mapping[str, str] | None = None,
 ) -> int:
-    """``endpoints`` (arm, log_analytics, webhook_base) replace Azure's: for tests against local fakes."""
-    parser = argparse.ArgumentParser(prog="python -m devtools.verify_deploy", description=__doc__.split("\n\n")[0])
+    """``env`` is the shell's environment (default: this process's; its PATH finds azd).
+
+    ``endpoints`` (arm, log_analytics, webhook_base) replace Azure's: for tests against local fakes.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.verify_deploy",
+        description=__doc__.split("\n\n")[0],
+        epilog="Each value comes from its option, else from the shell's variable or `azd env get-values`. "
+        "When the shell and azd disagree (a stale export?) it refuses to run, names each variable with both "
+        "values and exits 2 without contacting Azure, unless --prefer says which wins.",
+    )
     parser.add_argument("--subscription", help="default: AZURE_SUBSCRIPTION_ID")
     parser.add_argument("--resource-group", help="default: AZURE_RESOURCE_GROUP")
     parser.add_argument("--app", help="default: FUNCTION_APP_NAME")
     parser.add_argument("--storage", help="default: STORAGE_ACCOUNT_NAME")
     parser.add_argument("--workspace", help="default: LOG_ANALYTICS_WORKSPACE_NAME")
     parser.add_argument("--altinn", choices=sorted(ALTINN), help="default: ALTINN_ENVIRONMENT")
+    parser.add_argument(
+        "--prefer",
+        choices=PREFER,
+        help="when a variable in the shell and in `azd env get-values` differ: use azd's or the shell's "
+        "(default: refuse to run)",
+    )
     parser.add_argument("--from-allowed-address", action="store_true", help="this machine is on the IP allow list")
     parser.add_argument("--telemetry-minutes", type=int, default=60)
     args = parser.parse_args(argv)
-    values = {**azd_values(), **os.environ} if env is None else dict(env)
-    given = {
-        "subscription": args.subscription or values.get("AZURE_SUBSCRIPTION_ID"),
-        "resource_group": args.resource_group or values.get("AZURE_RESOURCE_GROUP"),
-        "app": args.app or values.get("FUNCTION_APP_NAME"),
-        "storage": args.storage or values.get("STORAGE_ACCOUNT_NAME"),
-        "workspace": args.workspace or values.get("LOG_ANALYTICS_WORKSPACE_NAME"),
-        "altinn": args.altinn or values.get("ALTINN_ENVIRONMENT"),
-    }
-    missing = [name for name, value in given.items() if not value]
+    shell = os.environ if env is None else env
+    given, disagreements = resolve(
+        {name: getattr(args, name) for name in VARIABLES}, shell, azd_values(shell), args.prefer
+    )
+    if disagreements:
+        options = " ".join(
+            f"--{name.replace('_', '-')}" for name, v in VARIABLES.items() if v in {d.variable for d in disagreements}
+        )
+        parser.error(
+            "the shell and the azd environment disagree on the deployment to check:\n  "
+            + "\n  ".join(str(d) for d in disagreements)
+            + "\nnothing was checked. Say which wins with --prefer azd or --prefer shell, give "
+            + options
+            + ", or unset the shell's stale variable(s)."
+        )
+    missing = [name for name, value in given.items() if not (value or "").strip()]
     if missing:
         parser.error(f"missing {', '.join(missing)}: run in the azd project after `azd up`, or give them as options")
-    target = Target(**{k: str(v) for k, v in given.items()}, **dict(endpoints or {}))
+    if given["altinn"] not in ALTINN:
+        parser.error(f"ALTINN_ENVIRONMENT is {given['altinn']!r}; it must be one of {', '.join(sorted(ALTINN))}")
+    try:
+        target = Target(**{k: str(v) for k, v in given.items()}, **dict(endpoints or {}))
+    except ValueError as exc:
+        parser.error(str(exc))
     if arm is None:
         from azure.identity import DefaultAzureCredential
 
@@ -489,8 +600,10 @@ def main(
         from_allowed_address=args.from_allowed_address,
         telemetry_minutes=args.telemetry_minutes,
     )
+    from devtools.cli.output import redact
+
     for check in checks:
-        print(check)
+        print(redact(str(check)))
     failed = [c for c in checks if c.ok is False]
     print(f"verify-deploy: {len(checks) - len(failed)} of {len(checks)} checks ok or skipped, {len(failed)} failed")
     return 1 if failed else 0

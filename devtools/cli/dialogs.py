@@ -7,8 +7,8 @@ import uuid
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from devtools.cli import output
 from devtools.cli.context import Context
 from devtools.cli.output import console, emit_json, fail
 
@@ -32,7 +32,7 @@ def show(ctx: typer.Context, dialog_id: str, as_json: Annotated[bool, typer.Opti
     if as_json:
         emit_json(row)
         return
-    table = Table(show_header=False, box=None)
+    table = output.table(show_header=False, box=None)
     for name, value in row.items():
         shown = json.dumps(value) if isinstance(value, dict) else str(value)
         table.add_row(f"[bold]{name}[/]", "" if value is None else shown)

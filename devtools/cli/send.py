@@ -17,8 +17,8 @@ from urllib.parse import urlencode, urlsplit
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from devtools.cli import output
 from devtools.cli.context import Context
 from devtools.cli.output import FAILED, console, emit_json, fail
 from devtools.cli.traffic import stream
@@ -161,7 +161,7 @@ def run(url: str, plan: Plan, advance: Callable[[], None] = lambda: None) -> tup
             t0 = time.perf_counter()
             try:
                 status = str(poster.post(json.dumps(event).encode("utf-8")))
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:  # counted; its text may hold the URL and key
                 status = f"error:{type(exc).__name__}"
             result.add(status, time.perf_counter() - t0, event)
             advance()
@@ -203,6 +203,8 @@ def send(
         url += ("&" if "?" in url else "?") + urlencode({"code": key})
     if urlsplit(url).scheme not in ("http", "https"):
         fail(f"--url must be http(s), got {url!r}")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        fail("--url must not hold spaces or control characters: percent-encode them")
     with Progress(
         TextColumn("sending"),
         BarColumn(),
@@ -218,14 +220,14 @@ def send(
             Plan(total, duration, rate, concurrency, duplicates, shuffle, source_env.value, resource, seed),
             lambda: progress.advance(task),
         )
-    report = {"url": url.split("?", 1)[0], **summary(result, elapsed)}
+    report = {"url": url, **summary(result, elapsed)}  # printed with the key redacted (code=***), as all output
     if as_json:
         emit_json(report)
     else:
-        table = Table(show_header=False, box=None)
+        table = output.table(show_header=False, box=None)
         for name, value in report.items():
             shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
             table.add_row(f"[bold]{name}[/]", shown)
         console.print(table)
-    if any(not s.startswith("2") for s in result.statuses):
+    if not result.statuses or any(not s.startswith("2") for s in result.statuses):
         raise typer.Exit(FAILED)

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
 import typer
-from rich.table import Table
+from rich.console import RenderableType
 
 from devtools.cli import output
 from devtools.cli.context import Context, Env
@@ -120,10 +120,10 @@ def _ok(response: HttpResponse, what: str, expected: tuple[int, ...] = (200,)) -
     fail(f"{what}: {response.status} {detail}", hint=hints.get(response.status))
 
 
-def _table(subscriptions: list[dict[str, Any]]) -> Table:
+def _table(subscriptions: list[dict[str, Any]]) -> RenderableType:
     table = output.table("id", "validated", "resourceFilter", "subjectFilter", "typeFilter", "endPoint", "created")
     for s in subscriptions:
-        endpoint = str(s.get("endPoint", "")).split("?", 1)[0]  # never print the function key
+        endpoint = str(s.get("endPoint", ""))  # the table shows its function key as code=***
         table.add_row(
             str(s.get("id")),
             "yes" if s.get("validated") else "[yellow]no[/]",
@@ -243,8 +243,7 @@ def wait(
             found = _ok(_call(ctx.obj, "GET", f"{PATH}/{subscription}"), f"subscription {subscription}")
             if found.get("validated"):
                 console.print(
-                    f"subscription {subscription} is validated; events for it flow to "
-                    f"{str(found.get('endPoint', '')).split('?', 1)[0]}"
+                    f"subscription {subscription} is validated; events for it flow to {found.get('endPoint', '')}"
                 )
                 return
             if time.monotonic() >= deadline:

@@ -10,7 +10,11 @@ check, and only that check, to fail.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,30 +188,184 @@ def test_a_missing_role_is_reported_with_what_to_do(expected: Expected) -> None:
     assert "Reader" in checks["functions"].detail
 
 
-def test_main_reads_the_azd_values_and_exits_by_the_result(
-    fake: FakeAzure, expected: Expected, capsys: pytest.CaptureFixture[str]
-) -> None:
-    env = {
-        "AZURE_SUBSCRIPTION_ID": fake_arm.SUBSCRIPTION,
-        "AZURE_RESOURCE_GROUP": fake_arm.RESOURCE_GROUP,
-        "FUNCTION_APP_NAME": fake_arm.APP,
-        "STORAGE_ACCOUNT_NAME": fake_arm.STORAGE,
-        "LOG_ANALYTICS_WORKSPACE_NAME": fake_arm.WORKSPACE,
-        "ALTINN_ENVIRONMENT": "tt02",
-    }
+DEPLOYED = {
+    "AZURE_SUBSCRIPTION_ID": fake_arm.SUBSCRIPTION,
+    "AZURE_RESOURCE_GROUP": fake_arm.RESOURCE_GROUP,
+    "FUNCTION_APP_NAME": fake_arm.APP,
+    "STORAGE_ACCOUNT_NAME": fake_arm.STORAGE,
+    "LOG_ANALYTICS_WORKSPACE_NAME": fake_arm.WORKSPACE,
+    "ALTINN_ENVIRONMENT": "tt02",
+}
+#: What an old shell session may still export: another deployment's subscription and app.
+STALE = {"AZURE_SUBSCRIPTION_ID": "99999999-0000-0000-0000-000000000099", "FUNCTION_APP_NAME": "func-dp-events-old"}
+
+FAKE_AZD = r"""#!PYTHON
+# Fake Azure Developer CLI: `azd env get-values --output json` prints FAKE_AZD_VALUES; every call is logged.
+import os, sys
+with open(os.environ["FAKE_AZD_LOG"], "a", encoding="utf-8") as log:
+    log.write("azd " + " ".join(sys.argv[1:]) + "\n")
+if sys.argv[1:] != ["env", "get-values", "--output", "json"]:
+    sys.exit("fake azd: unexpected command " + " ".join(sys.argv[1:]))
+print(os.environ["FAKE_AZD_VALUES"])
+"""
+
+
+@pytest.fixture
+def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """The operator's shell: a fake ``azd`` on PATH with the azd environment's values, and the shell's own variables.
+
+    Returns the fake's call log.
+    """
+
+    def setup(azd: Mapping[str, str], exported: Mapping[str, str]) -> Path:
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        tool = bin_dir / "azd"
+        tool.write_text(FAKE_AZD.replace("#!PYTHON", f"#!{sys.executable}"), encoding="utf-8")
+        tool.chmod(0o755)
+        log = tmp_path / "azd.log"
+        monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+        monkeypatch.setenv("FAKE_AZD_LOG", str(log))
+        monkeypatch.setenv("FAKE_AZD_VALUES", json.dumps({"AZURE_ENV_NAME": "dialogporten-tt02", **azd}))
+        for variable in DEPLOYED:
+            monkeypatch.delenv(variable, raising=False)
+        for variable, value in exported.items():
+            monkeypatch.setenv(variable, value)
+        return log
+
+    return setup
+
+
+def main(fake: FakeAzure, *argv: str) -> int:
+    """``make verify-deploy ARGS=...`` in the shell set up by ``shell``, against the fake Azure."""
     endpoints = {"arm": fake.base, "log_analytics": fake.base, "webhook_base": fake.base}
-    arm = RestArm(FakeCredential(), allow_http=True)
-    assert verify_deploy.main([], arm=arm, env=env, endpoints=endpoints) == 0
+    return verify_deploy.main(list(argv), arm=RestArm(FakeCredential(), allow_http=True), endpoints=endpoints)
+
+
+def test_main_reads_the_azd_values_and_exits_by_the_result(
+    fake: FakeAzure, shell: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = shell(azd=DEPLOYED, exported={})
+    assert main(fake) == 0
+    assert log.read_text().splitlines() == ["azd env get-values --output json"]
     out = capsys.readouterr().out
     assert "0 failed" in out
     assert "ok   functions" in out
-    assert verify_deploy.main(["--altinn", "prod"], arm=arm, env=env, endpoints=endpoints) == 1
+    assert main(fake, "--altinn", "prod") == 1
     out = capsys.readouterr().out
     assert "FAIL IP allow list" in out
     assert "FAIL app settings" in out
-    with pytest.raises(SystemExit):
-        verify_deploy.main([], arm=arm, env={}, endpoints=endpoints)
-    assert "missing subscription" in capsys.readouterr().err
+
+
+def test_the_shell_and_azd_agreeing_runs_as_before(
+    fake: FakeAzure, shell: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both set, the same values: no refusal (a guard against refusing too much; it passed before too)."""
+    shell(azd=DEPLOYED, exported=DEPLOYED)
+    assert main(fake) == 0
+    assert "0 failed" in capsys.readouterr().out
+
+
+def test_a_stale_shell_variable_is_refused_before_any_request(
+    fake: FakeAzure, shell: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell(azd=DEPLOYED, exported={**DEPLOYED, **STALE})
+    with pytest.raises(SystemExit) as exited:
+        main(fake)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    for variable, stale in STALE.items():
+        assert f"{variable}: the shell says {stale!r}, azd says {DEPLOYED[variable]!r}" in err
+    assert "AZURE_RESOURCE_GROUP" not in err  # the values that agree are not named
+    assert "--prefer azd or --prefer shell" in err
+    assert fake.requests == []  # no check, no key listing, no POST to the webhook
+    # Naming the values outright settles it too.
+    assert main(fake, "--subscription", fake_arm.SUBSCRIPTION, "--app", fake_arm.APP) == 0
+
+
+def test_with_prefer_azd_it_checks_the_azd_deployment(
+    fake: FakeAzure, shell: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell(azd=DEPLOYED, exported={**DEPLOYED, **STALE})
+    assert main(fake, "--prefer", "azd") == 0, capsys.readouterr().out
+    arm_paths = [path for _, path, _, _ in fake.requests if path.startswith("/subscriptions/")]
+    assert arm_paths
+    assert all(path.startswith(f"/subscriptions/{fake_arm.SUBSCRIPTION}/") for path in arm_paths)
+    assert not [path for path in arm_paths if STALE["FUNCTION_APP_NAME"] in path]
+
+
+def test_with_prefer_shell_it_checks_the_shell_deployment(
+    fake: FakeAzure, shell: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell(azd={**DEPLOYED, **STALE}, exported=DEPLOYED)  # this time azd's environment is the old one
+    assert main(fake, "--prefer", "shell") == 0, capsys.readouterr().out
+    arm_paths = [path for _, path, _, _ in fake.requests if path.startswith("/subscriptions/")]
+    assert arm_paths
+    assert all(path.startswith(f"/subscriptions/{fake_arm.SUBSCRIPTION}/") for path in arm_paths)
+    assert not [path for path in arm_paths if STALE["FUNCTION_APP_NAME"] in path]
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_missing_value_is_refused_before_any_request(
+    fake: FakeAzure, shell: Callable[..., Path], capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    shell(azd={**DEPLOYED, "AZURE_RESOURCE_GROUP": value}, exported={})
+    with pytest.raises(SystemExit) as exited:
+        main(fake)
+    assert exited.value.code == 2
+    assert "missing resource_group" in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_a_name_that_would_change_the_url_is_refused_before_any_request(
+    fake: FakeAzure, shell: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell(azd=DEPLOYED, exported={})
+    with pytest.raises(SystemExit) as exited:
+        main(fake, "--app", f"{fake_arm.APP}/functions/webhook")
+    assert exited.value.code == 2
+    assert "is not a name" in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_an_app_without_a_host_name_fails_its_check_without_a_request_to_none(expected: Expected) -> None:
+    responses = copy.deepcopy(fake_arm.healthy(expected))
+    responses[("GET", fake_arm.SITE)]["properties"].pop("defaultHostName")
+    probed: list[str] = []
+
+    def probe(method: str, url: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str]]:
+        probed.append(url)
+        return 403, {}
+
+    with serve(FakeAzure(responses)) as running:
+        target = Target(
+            subscription=fake_arm.SUBSCRIPTION,
+            resource_group=fake_arm.RESOURCE_GROUP,
+            app=fake_arm.APP,
+            storage=fake_arm.STORAGE,
+            workspace=fake_arm.WORKSPACE,
+            altinn="tt02",
+            arm=running.base,
+            log_analytics=running.base,
+        )
+        checks = {
+            c.name: c
+            for c in verify_deploy.verify(RestArm(FakeCredential(), allow_http=True), target, expected, probe=probe)
+        }
+    assert probed == []  # never https://None/api/events
+    assert failed(checks) == {"webhook refuses this machine"}
+    assert "defaultHostName" in checks["webhook refuses this machine"].detail
+
+
+def test_a_workspace_without_a_customer_id_fails_its_check_without_a_request_to_none(expected: Expected) -> None:
+    responses = copy.deepcopy(fake_arm.healthy(expected))
+    responses[("GET", fake_arm.WORKSPACE_ID)]["properties"].pop("customerId")
+    with serve(FakeAzure(responses)) as running:
+        checks = run(running, expected)
+        paths = [path for _, path, _, _ in running.requests]
+    assert failed(checks) == {"telemetry arrives"}
+    assert "customerId" in checks["telemetry arrives"].detail
+    assert not [path for path in paths if "None" in path]
 
 
 # --------------------------------------------------------------------------- the fixtures are ARM's shapes
@@ -265,3 +423,18 @@ def test_the_sdk_check_would_catch_a_shape_arm_never_returns() -> None:
     assert unknown_properties({"properties": {"ipAllowList": []}}, shape, "web") == [
         "web.properties.ipAllowList (not in SiteConfig)"
     ]
+
+
+def test_a_webhook_that_cannot_be_reached_fails_its_check_and_the_rest_still_run(
+    fake: FakeAzure, expected: Expected
+) -> None:
+    """A host name that does not resolve (or a timeout): urllib raises; that is a failed check, not a traceback."""
+    import urllib.error
+
+    def probe(method: str, url: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str]]:
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    checks = run(fake, expected, probe=probe)
+    assert failed(checks) == {"webhook"}
+    assert "could not reach it" in checks["webhook"].detail
+    assert checks["telemetry arrives"].ok is True

@@ -247,7 +247,14 @@ def packaged(funcignore: str, paths: list[str], where: Path) -> list[str]:
     return [p for p in paths if p not in ignored]
 
 
-DEV_ONLY = [".vscode/launch.json", ".vscode/tasks.json", "local.settings.json", "local.settings.example.json"]
+DEV_ONLY = [
+    ".vscode/launch.json",
+    ".vscode/tasks.json",
+    "local.settings.json",
+    "local.settings.example.json",
+    ".keys/maskinporten-tt02.jwk.json",  # dpctl auth keygen's folder
+    "maskinporten-key.pem",  # a private key, wherever it lies
+]
 DEPLOYED = ["function_app.py", "host.json", "requirements.txt", "shared/catalog.py"]
 
 
