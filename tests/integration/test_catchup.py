@@ -135,7 +135,7 @@ def test_a_page_goes_onto_the_queues_and_the_cursor_stops_before_the_first_event
             self.sink.put(queue, body, cloud_event)
 
     api = EventsApi(sim.base_url, tokens(sim), size=100)
-    with pytest.raises(Exception, match="storage refused event .*: ServiceRequestError: storage down") as caught:
+    with pytest.raises(Exception, match=r"storage refused event .*: ServiceRequestError: storage down") as caught:
         catch_up(RESOURCE, "0", api=api, sink=FailsOn(QueueSink(clients), events[7]["id"]), policy=Policy())
     assert caught.value.cursor == events[6]["id"]  # type: ignore[attr-defined]
     assert {e["id"] for e in events[:7]} <= set(queued_ids(clients))
