@@ -36,8 +36,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,15 +187,21 @@ HttpProbe = Callable[[str, str, Mapping[str, str]], tuple[int, dict[str, str]]]
 
 
 def http_probe(method: str, url: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str]]:
-    """One real HTTP request; the status and headers, whatever the status."""
-    request = urllib.request.Request(
-        url, method=method, headers=dict(headers), data=b"{}" if method == "POST" else None
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}
-    except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}
+    """One real HTTP request; the status and headers, whatever the status (a 3xx is answered, never followed:
+    the URL carries the function key)."""
+    import requests
+
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.request(
+            method,
+            url,
+            headers=dict(headers),
+            data=b"{}" if method == "POST" else None,
+            timeout=30,
+            allow_redirects=False,
+        )
+        return response.status_code, {k.lower(): v for k, v in response.headers.items()}
 
 
 # --------------------------------------------------------------------------- the checks, on SDK models
@@ -322,7 +326,7 @@ def _guard(name: str, read: Callable[[], list[Check]]) -> list[Check]:
     except ArmError as error:
         hint = " (your account needs Reader on the resource group)" if error.status in (401, 403) else ""
         return [Check(name, False, f"{error}{hint}")]
-    except OSError as error:  # the webhook probe: urllib's URLError (a host that does not resolve, a timeout)
+    except OSError as error:  # the webhook probe: requests' errors are OSErrors (no such host, a timeout)
         return [Check(name, False, f"could not reach it: {error}")]
 
 

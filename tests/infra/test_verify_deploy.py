@@ -438,3 +438,14 @@ def test_a_webhook_that_cannot_be_reached_fails_its_check_and_the_rest_still_run
     assert failed(checks) == {"webhook"}
     assert "could not reach it" in checks["webhook"].detail
     assert checks["telemetry arrives"].ok is True
+
+
+def test_the_webhook_probe_never_follows_a_redirect_with_the_function_key() -> None:
+    from devtools.altinn_sim import Options, Simulator
+    from tests.http_support import Trap
+
+    with Simulator(Options(port=0)) as sim, Trap() as trap:
+        sim.redirects["/api/events"] = (302, f"{trap.url}/api/events?code=SECRET-FUNCTION-KEY")  # urllib followed it
+        status, headers = verify_deploy.http_probe("POST", f"{sim.base_url}/api/events?code=SECRET-FUNCTION-KEY", {})
+    assert (status, headers["location"]) == (302, f"{trap.url}/api/events?code=SECRET-FUNCTION-KEY")
+    assert trap.requests == []
