@@ -84,6 +84,8 @@ class CatchUpResult:
     pages: int = 0
     #: True when the end of the stream (an empty page) was reached; False when ``max_seconds`` ran out.
     complete: bool = False
+    #: The ``time`` of the last event read (the cursor's), when it had a valid one: how far behind the run is.
+    last_time: datetime | None = None
 
 
 def catch_up(
@@ -166,16 +168,22 @@ def _queue(
                 )
         if isinstance(event_id, str) and event_id:
             result.cursor = event_id
+            result.last_time = _time_of(event)
+
+
+def _time_of(event: Any) -> datetime | None:
+    raw = event.get("time") if isinstance(event, dict) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return rfc3339.parse(raw).utc
+    except ValueError:  # the intake refuses it, with the reason
+        return None
 
 
 def _older(event: Any, moment: datetime) -> bool:
-    raw = event.get("time") if isinstance(event, dict) else None
-    if not isinstance(raw, str):
-        return False
-    try:
-        return rfc3339.parse(raw).utc < moment
-    except ValueError:  # the intake refuses it, with the reason
-        return False
+    when = _time_of(event)
+    return when is not None and when < moment
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,8 @@ def _one(
     if result.complete and saved.skip_before is not None:
         cursors.put(resource, Saved(result.cursor))  # the first catch-up is done: later events are all new
     fields.update(result.counts, cursor=result.cursor, requests=result.requests, complete=result.complete)
+    if result.last_time is not None:  # how far behind the newest event read is (Altinn holds back 30 s)
+        fields["lag_seconds"] = round((datetime.now(UTC) - result.last_time).total_seconds(), 1)
     for item in result.rejected:
         fields.setdefault("rejected_ids", []).append(item["id"])
     logs.log_event(CATCHUP, "caught_up", logging.INFO, **fields)

@@ -160,6 +160,7 @@ def test_the_first_run_look_back_holds_over_a_cut_short_first_catch_up(
 
     (second,) = timer.run(cfg, clients)
     assert (second["outcome"], second["complete"]) == ("caught_up", True)
+    assert 0 <= second["lag_seconds"] < 60  # the newest event read is a few seconds old
     assert (second["before_since"], second["accepted"]) == (1, 1)  # old[2] is still before the look-back
     assert sorted(queued_ids(clients)) == sorted(e["id"] for e in new)
     assert CursorStore(clients.tables).get(RESOURCE) == Saved(new[3]["id"])  # the look-back is over
