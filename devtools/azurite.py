@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.devstorage import azurite_connection_string
+from shared.stores.devstorage import azurite_connection_string
 
 ROOT = Path(__file__).resolve().parent.parent
 

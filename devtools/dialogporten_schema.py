@@ -3,7 +3,7 @@
 The document is ``swagger.verified.json`` of the npm package ``@digdir/dialogporten-schema`` (ISC),
 pinned in package.json's devDependencies and installed by ``make install``.
 
-python -m devtools.dialogporten_schema --check   exit 1 when the models of shared.dialogporten
+python -m devtools.dialogporten_schema --check   exit 1 when the models of shared.altinn.dialogporten
                                                  disagree with the pinned document (a test runs it)
 
 Rules of :func:`check` (each is what lets a model silently disagree with Dialogporten):
@@ -35,7 +35,7 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from devtools.azurite import ROOT
-from shared import dialogporten as dp
+from shared.altinn import dialogporten as dp
 
 PACKAGE: Final = "@digdir/dialogporten-schema"
 SCHEMA_PATH: Final = ROOT / "node_modules" / "@digdir" / "dialogporten-schema" / "swagger.verified.json"
@@ -113,7 +113,7 @@ def _origin(member: Any) -> Any:
 
 
 def check(document: dict[str, Any]) -> list[str]:
-    """Every disagreement between the models of shared.dialogporten and ``document``."""
+    """Every disagreement between the models of shared.altinn.dialogporten and ``document``."""
     schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
     problems: list[str] = []
     for enum, name in ENUMS.items():
@@ -212,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        print(f"shared/dialogporten.py disagrees with the pinned {PACKAGE}: fix the models", file=sys.stderr)
+        print(f"shared/altinn/dialogporten.py disagrees with the pinned {PACKAGE}: fix the models", file=sys.stderr)
         return 1
-    print(f"shared/dialogporten.py agrees with {PACKAGE} (OpenAPI {document['info'].get('version')})")
+    print(f"shared/altinn/dialogporten.py agrees with {PACKAGE} (OpenAPI {document['info'].get('version')})")
     return 0
 
 

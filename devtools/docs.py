@@ -11,7 +11,7 @@ import re
 import sys
 
 from devtools.azurite import ROOT
-from shared.catalog import CATALOG, UNROUTED_QUEUE
+from shared.events.catalog import CATALOG, UNROUTED_QUEUE
 from shared.settings import DECLARED
 
 README = ROOT / "README.md"

@@ -8,7 +8,7 @@
 
 The webhook parks such an event on ``dialogporten-unrouted``, untouched and
 with no expiry, and nothing consumes that queue: it waits there until an
-operator acts. Once a row for its type is in ``shared/catalog.py`` (and
+operator acts. Once a row for its type is in ``shared/events/catalog.py`` (and
 deployed), ``reroute`` moves it to its type's queue, byte for byte, sent
 before it is deleted, so a crash in between duplicates it (the handlers
 deduplicate on source + id) and never loses it. ``discard`` deletes named
@@ -36,7 +36,8 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
-from shared import catalog, messages, storage
+from shared.events import catalog, messages
+from shared.stores import clients as storage
 
 __all__ = ["Moved", "Parked", "discard", "list_parked", "main", "reroute"]
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.catalog import BY_TYPE, EventType, Family
+from shared.events.catalog import BY_TYPE, EventType, Family
 
 TT02_BASE = "https://platform.tt02.altinn.no/dialogporten/api/v1/enduser/dialogs"
 RESOURCE = "urn:altinn:resource:super-simple-service"

@@ -158,7 +158,7 @@ class Expected:
         """What this checkout deploys: its functions (indexed as the host does) and its catalog."""
         from devtools import export_catalog
         from devtools.runner.functions import load_app, read_functions
-        from shared import catalog
+        from shared.events import catalog
 
         functions = read_functions(load_app(root))
         storage = export_catalog.build()

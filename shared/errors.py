@@ -6,12 +6,12 @@ decides by branch rather than by a list of classes::
 
     DialogportenError
     ├── PermanentError        poison now: retrying can never help
-    │   ├── MessageError      (shared.messages) not JSON, not an object, claim check gone or invalid
-    │   ├── EventError        (shared.events) does not match its type's model
+    │   ├── MessageError      (shared.events.messages) not JSON, not an object, claim check gone or invalid
+    │   ├── EventError        (shared.events.models) does not match its type's model
     │   └── CannotSucceed     raised by a handler: "this event can never succeed"
     │   └── InsecureUrl       (an OutboundError) a token would go somewhere other than https
     └── TransientError        retry after visibilityTimeout
-        ├── AlreadyInProgress (shared.idempotency) another worker holds the event
+        ├── AlreadyInProgress (shared.stores.idempotency) another worker holds the event
         └── the other OutboundErrors (shared.altinn.http): Unreachable, DeadlineExceeded,
             RedirectRefused, ResponseTooLarge
 

@@ -23,8 +23,9 @@ if str(ROOT) not in sys.path:
 
 from devtools.azurite import Azurite  # noqa: E402
 from devtools.samples import sample_event  # noqa: E402
-from shared import settings, storage  # noqa: E402
-from shared.storage import StorageClients  # noqa: E402
+from shared import settings  # noqa: E402
+from shared.stores import clients as storage  # noqa: E402
+from shared.stores.clients import StorageClients  # noqa: E402
 
 #: Recorded events: one per catalog type (named by :func:`fixture_name`), Altinn's and the docs' examples.
 FIXTURES = ROOT / "tests" / "fixtures" / "events"

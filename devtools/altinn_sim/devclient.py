@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.altinn_sim.tokens import Client
-from shared.maskinporten import SigningKey, parse_key
+from shared.altinn.maskinporten import SigningKey, parse_key
 
 CLIENT_ID: Final = "altinn-sim-dev-client"
 KID: Final = "altinn-sim-dev-key"

@@ -13,7 +13,8 @@ from typing import Any
 
 from devtools.azurite import Azurite
 from devtools.bench.common import table
-from shared import settings, storage
+from shared import settings
+from shared.stores import clients as storage
 
 
 def _entities(count: int) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from typing import Any
 import azure.functions as func
 import requests
 
-from shared import catalog
+from shared.events import catalog
 
 ROW = catalog.BY_TYPE["dialogporten.dialog.activity.information.v1"]
 
@@ -67,7 +67,7 @@ def _state() -> func.FunctionApp:
 
 def _effects() -> func.FunctionApp:
     import function_app
-    from shared.events import DialogportenEvent
+    from shared.events.models import DialogportenEvent
     from shared.handlers import handles
 
     @handles(DialogportenEvent)

@@ -2,7 +2,7 @@
 
 Against the Altinn simulator's events API and Azurite, in-process:
 
-- **Throughput.** A backlog of events read by :func:`shared.catchup.catch_up` (pages of 1000, each handed
+- **Throughput.** A backlog of events read by :func:`shared.intake.catchup.catch_up` (pages of 1000, each handed
   to the intake, whose sends run ``SEND_CONCURRENCY`` at a time) beside the strongest raw baseline: the
   same messages, already serialised, sent with ``QueueClient.send_message`` by as many threads. Rounds are
   interleaved and repeated (min / median / max); requests are counted where they leave ``requests``, so
@@ -30,12 +30,15 @@ from devtools.azurite import Azurite
 from devtools.bench.common import CountedRequests, Rate, run_concurrently, spread, table
 from devtools.export_catalog import provision
 from devtools.samples import sample_event
-from shared import catalog, enrichment, messages, settings, storage
+from shared import settings
+from shared.altinn import clients as enrichment
 from shared.altinn.events_api import MAX_SIZE, EventsApi
-from shared.catchup import catch_up
+from shared.events import catalog, messages
 from shared.functions import catchup
-from shared.ingest import SEND_CONCURRENCY, Policy, WebhookRequest, handle
-from shared.sink import QueueSink
+from shared.intake.catchup import catch_up
+from shared.intake.plan import SEND_CONCURRENCY, Policy, WebhookRequest, handle
+from shared.stores import clients as storage
+from shared.stores.sink import QueueSink
 
 RESOURCE = "urn:altinn:resource:super-simple-service"
 CREATED = "dialogporten.dialog.created.v1"

@@ -22,7 +22,9 @@ from azure.storage.queue import QueueClient
 from devtools.azurite import ROOT, Azurite, free_port
 from devtools.bench.common import CountedRequests, Rate, run_concurrently, spread, table
 from devtools.samples import sample_event
-from shared import catalog, messages, settings, storage
+from shared import settings
+from shared.events import catalog, messages
+from shared.stores import clients as storage
 
 ROW = catalog.BY_TYPE["dialogporten.dialog.activity.information.v1"]
 

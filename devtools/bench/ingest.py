@@ -17,10 +17,13 @@ from azure.core.exceptions import ResourceExistsError
 from devtools.azurite import ROOT, Azurite
 from devtools.bench.common import Rate, median, run_concurrently, table
 from devtools.samples import sample_event
-from shared import catalog, ingest, messages, settings, storage
-from shared.cloudevent import CloudEvent
+from shared import settings
+from shared.events import catalog, messages
+from shared.events.cloudevent import CloudEvent
 from shared.functions import webhook as webhook_module
-from shared.ingest import Policy, WebhookRequest
+from shared.intake import plan as ingest
+from shared.intake.plan import Policy, WebhookRequest
+from shared.stores import clients as storage
 
 
 class _NullSink:

@@ -20,7 +20,8 @@ from devtools.azurite import ROOT, Azurite, free_port
 from devtools.bench.common import table
 from devtools.cli import send
 from devtools.export_catalog import provision
-from shared import maskinporten, settings
+from shared import settings
+from shared.altinn import maskinporten
 from shared.altinn.http import HttpClient
 
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.cli import output
 from devtools.cli.context import Context
 from devtools.cli.output import console, echo, emit_json, fail
-from shared.maskinporten import AuthError, SigningKey, public_jwk, unverified_claims
+from shared.altinn.maskinporten import AuthError, SigningKey, public_jwk, unverified_claims
 
 app = typer.Typer(help="Maskinporten and Altinn tokens.", no_args_is_help=False)
 

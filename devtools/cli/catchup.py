@@ -1,7 +1,7 @@
 """``dpctl catch-up``: read Altinn's events API and put every event on its queue through the intake.
 
-The reading and queueing is :func:`shared.catchup.catch_up`, the same code the app's catch-up timer runs:
-each page is handed to :func:`shared.ingest.accept` (the function the webhook calls too), each event as if
+The reading and queueing is :func:`shared.intake.catchup.catch_up`, the same code the app's catch-up timer runs:
+each page is handed to :func:`shared.intake.plan.accept` (the function the webhook calls too), each event as if
 Altinn had pushed it alone, so validation, routing, allow-lists and durability are the webhook's; a
 duplicate of an event already received is harmless, the handlers deduplicate by ``source`` + ``id``.
 
@@ -21,8 +21,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from devtools.cli.context import Context
 from devtools.cli.output import console, emit_json, fail, note
 from shared.altinn.events_api import MAX_SIZE, EventsApi, check_resource
-from shared.catchup import FROM_THE_START, CatchUpError, CatchUpResult, catch_up, parse_since
-from shared.ingest import Policy
+from shared.intake.catchup import FROM_THE_START, CatchUpError, CatchUpResult, catch_up, parse_since
+from shared.intake.plan import Policy
 
 __all__ = ["catch_up_command", "looks_like_a_time"]
 
@@ -60,7 +60,7 @@ def catch_up_command(
             "e.g. 2026-03-16T11:43:00Z (or give a cursor, or 0)"
         )
     cursor = FROM_THE_START if cutoff else since
-    from shared.sink import QueueSink
+    from shared.stores.sink import QueueSink
 
     cfg = context.app_settings
     with Progress(

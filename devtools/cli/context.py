@@ -17,9 +17,10 @@ from typing import Any, Final
 
 from devtools.cli.output import fail
 from devtools.runner.config import ConfigError, load_local_settings
-from shared import maskinporten, settings
-from shared.maskinporten import AltinnExchange, AuthError, Environment, MaskinportenClient
-from shared.storage import StorageClients
+from shared import settings
+from shared.altinn import maskinporten
+from shared.altinn.maskinporten import AltinnExchange, AuthError, Environment, MaskinportenClient
+from shared.stores.clients import StorageClients
 
 ROOT: Final = Path(__file__).resolve().parent.parent.parent
 DEFAULT_SIM_URL: Final = "http://127.0.0.1:7072"

@@ -18,7 +18,7 @@ app = typer.Typer(help="The dialog state (the 'dialogs' table).", no_args_is_hel
 @app.command()
 def show(ctx: typer.Context, dialog_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What every event applied so far says about one dialog (as GET /api/dialogs/{id})."""
-    from shared.dialogs import DialogStore
+    from shared.stores.dialogs import DialogStore
 
     try:
         canonical = str(uuid.UUID(dialog_id))

@@ -20,7 +20,7 @@ from azure.storage.queue import QueueClient, QueueServiceClient
 from devtools.cli import output
 from devtools.cli.context import Context
 from devtools.cli.output import console, emit_json, fail
-from shared import catalog, messages
+from shared.events import catalog, messages
 
 #: How long a message being replayed stays invisible to other replayers.
 LEASE_SECONDS: Final = 60

@@ -12,7 +12,7 @@ from azure.storage.queue import QueueServiceClient
 from devtools.cli import output
 from devtools.cli.context import Context
 from devtools.cli.output import ATTENTION, console, emit_json
-from shared import catalog
+from shared.events import catalog
 
 
 def _depth(service: QueueServiceClient, name: str) -> tuple[int | None, float | None]:

@@ -27,9 +27,9 @@ from devtools.cli import output
 from devtools.cli.context import Context, Env
 from devtools.cli.output import TIMED_OUT, console, emit_json, fail, note
 from shared.altinn.http import HttpClient, HttpResponse
-from shared.catalog import BY_TYPE
+from shared.altinn.maskinporten import AuthError
 from shared.errors import OutboundError
-from shared.maskinporten import AuthError
+from shared.events.catalog import BY_TYPE
 
 app = typer.Typer(help="Altinn Events subscriptions (/events/api/v1/subscriptions).", no_args_is_help=True)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from shared.catalog import CATALOG, Family
+from shared.events.catalog import CATALOG, Family
 
 SOURCES: Final = {
     "tt02": "https://platform.tt02.altinn.no/dialogporten",

@@ -39,7 +39,7 @@ def resolve_connection(name: str, env: Mapping[str, str]) -> str:
         value = env.get(key)
         if value:
             if value.replace(" ", "").lower().rstrip(";") == "usedevelopmentstorage=true":
-                from shared.devstorage import azurite_connection_string
+                from shared.stores.devstorage import azurite_connection_string
 
                 return azurite_connection_string()
             return value

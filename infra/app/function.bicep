@@ -32,7 +32,7 @@ param logAnalyticsId string
 @maxValue(1000)
 param maximumInstanceCount int
 
-@description('Largest request body the host accepts, in bytes: just above the webhook\'s own 1 MiB limit (shared/ingest.py MAX_BODY_BYTES) plus room for headers, so that the host refuses a larger body before buffering it.')
+@description('Largest request body the host accepts, in bytes: just above the webhook\'s own 1 MiB limit (shared/intake/plan.py MAX_BODY_BYTES) plus room for headers, so that the host refuses a larger body before buffering it.')
 param requestBodySizeLimitBytes int = 1100000
 
 @description('Memory of each instance in MB.')

@@ -31,7 +31,7 @@ param logAnalyticsId string
 ])
 param skuName string = 'Standard_ZRS'
 
-// Generated from shared/catalog.py by `python -m devtools.export_catalog`; a test fails on drift.
+// Generated from shared/events/catalog.py by `python -m devtools.export_catalog`; a test fails on drift.
 var appStorage = loadJsonContent('../catalog.json')
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {

@@ -28,8 +28,8 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from shared.altinn.http import HttpClient, Transport, same_endpoint
+from shared.altinn.maskinporten import AuthError, TokenSource
 from shared.errors import DialogportenError, OutboundError
-from shared.maskinporten import AuthError, TokenSource
 
 __all__ = [
     "EVENTS_PATH",
@@ -129,8 +129,8 @@ class EventsApi:
         if response.status != 200:
             text = response.body[:300].decode("utf-8", "replace").strip()
             raise EventsApiError(f"GET {url}: {response.status} {text}".rstrip())
-        from shared.jsonformat import parse_json
-        from shared.problems import Problem
+        from shared.events.jsonformat import parse_json
+        from shared.intake.problems import Problem
 
         try:
             events = parse_json(response.body, "events page")

@@ -2,7 +2,7 @@
 
 Every 5 minutes, for each resource in ``CATCHUP_RESOURCES`` (and only when Maskinporten is configured),
 it reads the events after the resource's cursor (table ``catchup``) and puts them on the queues through
-the intake (:func:`shared.catchup.catch_up`, the code ``dpctl catch-up`` runs). The cursor is saved after
+the intake (:func:`shared.intake.catchup.catch_up`, the code ``dpctl catch-up`` runs). The cursor is saved after
 every page that is on the queues, so a run cut short resumes where it stopped. Events the webhook already
 took are queued again and deduplicated by the handlers; events Altinn gave up pushing (its dead letters,
 after about 1.5 days) are recovered within the 90 days Altinn keeps them.
@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import azure.functions as func
 
-from shared import logs, settings, storage
+from shared import logs, settings
 from shared.errors import DialogportenError
+from shared.stores import clients as storage
 
 if TYPE_CHECKING:
-    from shared.catchup import CursorStore
-    from shared.ingest import EventSink, Policy
+    from shared.intake.catchup import CursorStore
+    from shared.intake.plan import EventSink, Policy
 
 bp = func.Blueprint()
 
@@ -61,9 +62,9 @@ def run(cfg: settings.Settings | None = None, clients: storage.StorageClients | 
         reason = f"CATCHUP_RESOURCES is set but Maskinporten is not configured: set {enrichment.missing}"
         logs.log_event(CATCHUP, logs.Outcome.FAILED, logging.ERROR, reason=reason)
         return [{"outcome": "failed", "reason": reason}]
-    from shared.catchup import CursorStore
-    from shared.ingest import Policy
-    from shared.sink import QueueSink
+    from shared.intake.catchup import CursorStore
+    from shared.intake.plan import Policy
+    from shared.stores.sink import QueueSink
 
     clients = clients or storage.current()
     sink = QueueSink(clients)
@@ -96,8 +97,8 @@ def _one(
     max_seconds: float,
     fields: dict[str, Any],
 ) -> dict[str, Any]:
-    from shared import enrichment as clients_of  # on first use: indexing needs neither SDK nor key
-    from shared.catchup import FROM_THE_START, CatchUpError, CatchUpResult, Saved, catch_up
+    from shared.altinn import clients as clients_of  # on first use: indexing needs neither SDK nor key
+    from shared.intake.catchup import FROM_THE_START, CatchUpError, CatchUpResult, Saved, catch_up
 
     saved = cursors.get(resource)
     if saved is None:  # the first catch-up: its look-back is saved before the first page, and kept

@@ -7,9 +7,9 @@ import uuid
 
 import azure.functions as func
 
-from shared import storage
+from shared.intake.problems import Problem, bad_request, render, storage_unavailable
 from shared.logs import bound_text
-from shared.problems import Problem, bad_request, render, storage_unavailable
+from shared.stores import clients as storage
 
 bp = func.Blueprint()
 
@@ -42,7 +42,7 @@ def get_dialog(req: func.HttpRequest) -> func.HttpResponse:
         return _problem(bad_request("invalid-dialog-id", f"{shown!r} is not a dialog id (a GUID)"), instance)
     from azure.core.exceptions import AzureError
 
-    from shared.dialogs import DialogStore  # on first use: the table SDK is not needed to index the app
+    from shared.stores.dialogs import DialogStore  # on first use: the table SDK is not needed to index the app
 
     try:
         state = DialogStore(storage.current().tables).get(dialog_id)

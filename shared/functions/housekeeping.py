@@ -8,7 +8,7 @@
 * ``sweep_poison`` (hourly): replace the copies the Functions host moved to a
   ``-poison`` queue itself (a timeout or a crash on the last attempt; they
   expire after 7 days) by never-expiring copies of the same bytes
-  (:mod:`shared.sweep`).
+  (:mod:`shared.processing.sweep`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Final
 
 import azure.functions as func
 
-from shared import logs, settings, storage
-from shared.catalog import CATALOG
+from shared import logs, settings
+from shared.events.catalog import CATALOG
+from shared.stores import clients as storage
 
 bp = func.Blueprint()
 
@@ -33,7 +34,7 @@ HOUSEKEEPING: Final = "dialogporten.housekeeping"
 
 
 def purge() -> int:
-    from shared.idempotency import IdempotencyStore  # on first use: indexing needs no table SDK
+    from shared.stores.idempotency import IdempotencyStore  # on first use: indexing needs no table SDK
 
     store = IdempotencyStore.from_settings(storage.current().tables, settings.current())
     removed = store.purge_expired(max_seconds=MAX_SECONDS)
@@ -43,7 +44,7 @@ def purge() -> int:
 
 def sweep() -> int:
     """Renew every host-moved poison copy; returns how many were renewed."""
-    from shared.sweep import describe, sweep_poison_queues  # on first use: indexing needs no queue SDK
+    from shared.processing.sweep import describe, sweep_poison_queues  # on first use: indexing needs no queue SDK
 
     queues = [row.poison_queue for row in CATALOG]
     result = sweep_poison_queues(storage.current().queues, queues, max_seconds=MAX_SECONDS)

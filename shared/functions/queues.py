@@ -1,7 +1,7 @@
 """Queue adapters: one queue-triggered function per catalog type.
 
-Generated from :data:`shared.catalog.CATALOG`: adding a row adds its function.
-Each function only adapts ``func.QueueMessage`` to :func:`shared.processing.process_message`;
+Generated from :data:`shared.events.catalog.CATALOG`: adding a row adds its function.
+Each function only adapts ``func.QueueMessage`` to :func:`shared.processing.pipeline.process_message`;
 the business logic lives in :mod:`shared.handlers`.
 
 ``dialogporten-unrouted`` deliberately has no trigger: an event of a type the
@@ -16,9 +16,10 @@ from collections.abc import Callable
 
 import azure.functions as func
 
-from shared import settings, storage
-from shared.catalog import CATALOG
+from shared import settings
+from shared.events.catalog import CATALOG
 from shared.settings import STORAGE_CONNECTION
+from shared.stores import clients as storage
 
 bp = func.Blueprint()
 
@@ -28,7 +29,7 @@ def _adapter(queue: str, name: str) -> Callable[[func.QueueMessage], None]:
         # Imported here, not at module level: indexing the app (every cold start) then
         # needs only the catalog, and an instance that only serves HTTP never loads
         # pydantic models, the table SDK or the handlers.
-        from shared.processing import process_message
+        from shared.processing.pipeline import process_message
 
         process_message(
             msg.get_body(),

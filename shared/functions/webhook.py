@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from shared import settings, storage
-from shared.ingest import Policy, WebhookRequest, handle
+from shared import settings
+from shared.intake.plan import Policy, WebhookRequest, handle
+from shared.stores import clients as storage
 
 if TYPE_CHECKING:
-    from shared.sink import QueueSink
+    from shared.stores.sink import QueueSink
 
 bp = func.Blueprint()
 
@@ -22,7 +23,7 @@ _METHODS = ["POST", "OPTIONS", "GET", "PUT", "PATCH", "DELETE", "HEAD"]
 
 @lru_cache(maxsize=1)
 def _sink() -> QueueSink:
-    from shared.sink import QueueSink  # the storage SDKs load with the first event, not at indexing
+    from shared.stores.sink import QueueSink  # the storage SDKs load with the first event, not at indexing
 
     return QueueSink(storage.current())
 

@@ -8,7 +8,7 @@
 Write a typed function and decorate it::
 
     from shared.events import DialogCreated
-    from shared.handlers.registry import handles
+    from shared.processing.registry import handles
 
     @handles(DialogCreated)
     def on_created(event: DialogCreated) -> None:
@@ -28,7 +28,7 @@ Events of types the catalog does not know are parked on
 """
 
 from shared.handlers import activity, dialog, transmission
-from shared.handlers.registry import HandlerContext, discover, handlers_for, handles, has_effects, invoke
+from shared.processing.registry import HandlerContext, discover, handlers_for, handles, has_effects, invoke
 
 #: Infrastructure of the package, not handlers.
 _NOT_HANDLERS = ("registry",)

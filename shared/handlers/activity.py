@@ -16,9 +16,9 @@ to poison it now. A handler may take a second argument, the ``HandlerContext``.
 
 from __future__ import annotations
 
-from shared.dialogs import DialogStore
 from shared.events import ActivityEvent
 from shared.handlers.registry import HandlerContext, handles
+from shared.stores.dialogs import DialogStore
 
 
 @handles(ActivityEvent, effects=False)

@@ -17,9 +17,9 @@ and ``event.id``) for the rare claim that expires while a handler still runs.
 
 from __future__ import annotations
 
-from shared.dialogs import DialogStore
 from shared.events import DialogEvent
 from shared.handlers.registry import HandlerContext, handles
+from shared.stores.dialogs import DialogStore
 
 
 @handles(DialogEvent, effects=False)

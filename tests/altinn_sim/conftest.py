@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.altinn_sim import Client, Options, Simulator
-from shared import maskinporten as mp
+from shared.altinn import maskinporten as mp
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 CLIENT_ID = "test-client"

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography.hazmat.primitives import serialization
 
 from devtools.altinn_sim import Client, Simulator
-from shared import maskinporten as mp
+from shared.altinn import maskinporten as mp
 from tests.altinn_sim.conftest import CLIENT_ID, KEY, KID, Receiver
 from tests.cli_support import dpctl
 

@@ -19,8 +19,8 @@ import pytest
 from devtools import dialogporten_schema as schema
 from devtools.altinn_sim import Client, Options, Simulator
 from devtools.altinn_sim.dialogporten import sample_dialog
-from shared import dialogporten as dp
-from shared import maskinporten as mp
+from shared.altinn import dialogporten as dp
+from shared.altinn import maskinporten as mp
 from tests.altinn_sim.conftest import CLIENT_ID, KEY, KID
 
 
@@ -198,7 +198,7 @@ def test_a_server_that_never_answers_ends_within_the_budget(sim: Simulator) -> N
 def test_16_workers_at_cold_start_share_the_process_client_and_one_token_request(sim: Simulator) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    from shared import enrichment
+    from shared.altinn import clients as enrichment
     from shared.settings import EnrichmentSettings
 
     pem = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

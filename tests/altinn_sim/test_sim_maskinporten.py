@@ -148,5 +148,5 @@ def test_over_http_the_token_endpoint_answers_oauth_errors_and_the_exchange_json
         urllib.request.urlopen(request, timeout=5)
     assert caught.value.code == 400
     assert json.loads(caught.value.read())["error"] == "unsupported_grant_type"
-    token = altinn_token(sim)  # through shared.maskinporten: grant, token, exchange
+    token = altinn_token(sim)  # through shared.altinn.maskinporten: grant, token, exchange
     assert jwt.decode(token, options={"verify_signature": False})["urn:altinn:org"] == "ttd"

@@ -26,15 +26,15 @@ from typing import Any
 import pytest
 
 from devtools.azurite import Azurite, free_port
-from shared.storage import StorageClients
+from shared.stores.clients import StorageClients
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CLAIM_TIMEOUT = 4
 
 SITECUSTOMIZE = """
 import json, os, time
-from shared.events import DialogportenEvent
-from shared.handlers.registry import handles
+from shared.events.models import DialogportenEvent
+from shared.processing.registry import handles
 
 @handles(DialogportenEvent)
 def e2e_recorder(event):

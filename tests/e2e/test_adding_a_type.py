@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.catalog import BY_TYPE
+from shared.events.catalog import BY_TYPE
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -65,12 +65,12 @@ def test_the_readmes_steps_add_a_type_that_is_routed_processed_documented_and_de
     original = {p: (ROOT / p).read_text(encoding="utf-8") for p in ("README.md", "infra/catalog.json")}
 
     # Step 1: the row, at the end of CATALOG.
-    catalog_py = tree / "shared" / "catalog.py"
+    catalog_py = tree / "shared" / "events" / "catalog.py"
     text = catalog_py.read_text(encoding="utf-8")
     assert text.count("\n)\n\nBY_TYPE") == 1
     catalog_py.write_text(text.replace("\n)\n\nBY_TYPE", f"\n    {row},\n)\n\nBY_TYPE"), encoding="utf-8")
     # Step 2: the model, below the other models.
-    events_py = tree / "shared" / "events.py"
+    events_py = tree / "shared" / "events" / "models.py"
     text = events_py.read_text(encoding="utf-8")
     last_model = max(m.end() for m in re.finditer(r"\nclass \w+\((?:Dialog|Transmission|Activity)Event\):\n.*\n", text))
     events_py.write_text(text[:last_model] + "\n\n" + model + text[last_model:], encoding="utf-8")

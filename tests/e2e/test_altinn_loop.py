@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.altinn_sim import Client, Options, Simulator
 from devtools.azurite import Azurite, free_port, port_open
-from shared.storage import StorageClients
+from shared.stores.clients import StorageClients
 from tests.e2e.harness import HOST_JSON, ROOT, RUNNER_MODULE, Runner, get_dialog, recorded, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.azurite]

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.altinn_sim import Client, Options, Simulator
 from devtools.altinn_sim.dialogporten import sample_dialog
-from shared.catalog import BY_TYPE, poison_queue_for
-from shared.storage import StorageClients
+from shared.events.catalog import BY_TYPE, poison_queue_for
+from shared.stores.clients import StorageClients
 from tests.conftest import load_fixture
 from tests.e2e.harness import Runner, post, recorded, wait_for
 

@@ -15,10 +15,10 @@ import pytest
 from azure.core.exceptions import ResourceExistsError
 
 from devtools.samples import sample_event
-from shared.catalog import BY_TYPE, CATALOG
-from shared.dialogs import DialogStore
-from shared.idempotency import INPROGRESS, IdempotencyStore, event_key
-from shared.storage import StorageClients
+from shared.events.catalog import BY_TYPE, CATALOG
+from shared.stores.clients import StorageClients
+from shared.stores.dialogs import DialogStore
+from shared.stores.idempotency import INPROGRESS, IdempotencyStore, event_key
 from tests.e2e.harness import CLAIM_TIMEOUT, Runner, get_dialog, post, recorded, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.azurite]

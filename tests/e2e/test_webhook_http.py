@@ -15,8 +15,8 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
 from devtools.samples import sample_event
-from shared import catalog
-from shared.storage import StorageClients
+from shared.events import catalog
+from shared.stores.clients import StorageClients
 from tests.conftest import load_fixture
 from tests.e2e.harness import Runner
 

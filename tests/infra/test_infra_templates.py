@@ -18,7 +18,8 @@ import pytest
 from pycep import BicepParser
 
 from devtools import export_catalog
-from shared import catalog, logs, messages, settings
+from shared import logs, settings
+from shared.events import catalog, messages
 
 pytestmark = pytest.mark.infra
 
@@ -208,7 +209,8 @@ def test_catalog_json_is_generated_from_the_catalog() -> None:
 
 
 def test_catalog_json_tables_are_the_tables_the_handlers_use() -> None:
-    from shared import catchup, dialogs, idempotency
+    from shared.intake import catchup
+    from shared.stores import dialogs, idempotency
 
     tables = json.loads((INFRA / "catalog.json").read_text(encoding="utf-8"))["tables"]
     assert sorted(tables) == sorted([idempotency.IDEMPOTENCY_TABLE, dialogs.DIALOGS_TABLE, catchup.CATCHUP_TABLE])
@@ -431,7 +433,7 @@ def test_allow_lists_for_events_are_parameters() -> None:
 
 def test_request_body_limit_sits_just_above_the_webhooks_limit() -> None:
     """The host refuses what the webhook would refuse anyway, before buffering it, but never less."""
-    from shared import ingest
+    from shared.intake import plan as ingest
 
     app = app_settings()
     assert app["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"] == "string(requestBodySizeLimitBytes)"

@@ -79,7 +79,7 @@ def test_expected_can_be_read_after_the_app_was_indexed_elsewhere() -> None:
 
 
 def test_expected_comes_from_the_checkout(expected: Expected) -> None:
-    from shared import catalog
+    from shared.events import catalog
 
     assert {"webhook", "get_dialog", "purge_idempotency"} <= expected.functions
     assert {row.function_name for row in catalog.CATALOG} <= expected.functions

@@ -21,14 +21,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.altinn_sim import Client, Options, Simulator
 from devtools.azurite import Azurite
 from devtools.samples import sample_event
-from shared import catalog, enrichment, settings, storage
+from shared import settings
+from shared.altinn import clients as enrichment
 from shared.altinn.events_api import EventsApi, Page
-from shared.catchup import CursorStore, Saved, catch_up
+from shared.altinn.maskinporten import AltinnExchange, MaskinportenClient, SigningKey, simulated
+from shared.events import catalog
 from shared.functions import catchup as timer
-from shared.ingest import Policy
-from shared.maskinporten import AltinnExchange, MaskinportenClient, SigningKey, simulated
-from shared.sink import QueueSink
-from shared.storage import StorageClients
+from shared.intake.catchup import CursorStore, Saved, catch_up
+from shared.intake.plan import Policy
+from shared.stores import clients as storage
+from shared.stores.clients import StorageClients
+from shared.stores.sink import QueueSink
 from tests.cli_support import dpctl
 from tests.http_support import Trap
 
@@ -128,7 +131,7 @@ def test_a_page_goes_onto_the_queues_and_the_cursor_stops_before_the_first_event
             self.sink, self.refused = sink, refused
 
         def put(self, queue: str, body: str, cloud_event: Any) -> None:
-            from shared.ingest import StorageUnavailable
+            from shared.intake.plan import StorageUnavailable
 
             if cloud_event.id == self.refused:
                 raise StorageUnavailable("ServiceRequestError: storage down")

@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives import serialization
 from devtools.altinn_sim import Client, Options, Simulator
 from devtools.azurite import Azurite
 from devtools.samples import sample_event
-from shared import storage
-from shared.catalog import BY_TYPE, UNROUTED_QUEUE
-from shared.dialogs import DialogStore
-from shared.events import parse_event
-from shared.storage import StorageClients
+from shared.events.catalog import BY_TYPE, UNROUTED_QUEUE
+from shared.events.models import parse_event
+from shared.stores import clients as storage
+from shared.stores.clients import StorageClients
+from shared.stores.dialogs import DialogStore
 from tests.altinn_sim.conftest import CLIENT_ID, KEY, KID
 from tests.cli_support import dpctl
 

@@ -13,15 +13,16 @@ import requests
 from azure.core.exceptions import ResourceNotFoundError
 
 from devtools.samples import sample_event
-from shared import idempotency, settings
-from shared.catalog import BY_TYPE
-from shared.dialogs import DIALOGS_TABLE, DialogStore, fold
-from shared.events import DialogportenEvent, parse_event
+from shared import settings
+from shared.events.catalog import BY_TYPE
+from shared.events.messages import serialize_event
+from shared.events.models import DialogportenEvent, parse_event
 from shared.handlers import registry
-from shared.idempotency import IDEMPOTENCY_TABLE, event_key
-from shared.messages import serialize_event
-from shared.processing import process_message
-from shared.storage import StorageClients
+from shared.processing.pipeline import process_message
+from shared.stores import idempotency
+from shared.stores.clients import StorageClients
+from shared.stores.dialogs import DIALOGS_TABLE, DialogStore, fold
+from shared.stores.idempotency import IDEMPOTENCY_TABLE, event_key
 
 pytestmark = pytest.mark.azurite
 

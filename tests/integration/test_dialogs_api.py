@@ -11,12 +11,13 @@ import pytest
 
 from devtools.azurite import Azurite
 from devtools.samples import sample_event
-from shared import settings, storage
-from shared.dialogs import DialogStore
-from shared.events import parse_event
+from shared import settings
+from shared.events.models import parse_event
 from shared.functions import webhook as webhook_module
-from shared.problems import RETRY_AFTER_SECONDS
-from shared.storage import StorageClients
+from shared.intake.problems import RETRY_AFTER_SECONDS
+from shared.stores import clients as storage
+from shared.stores.clients import StorageClients
+from shared.stores.dialogs import DialogStore
 from tests.conftest import app_functions
 
 pytestmark = pytest.mark.azurite

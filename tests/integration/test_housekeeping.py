@@ -12,12 +12,12 @@ import pytest
 from azure.core.exceptions import ResourceExistsError
 
 from devtools.samples import sample_event
-from shared import idempotency
-from shared.catalog import BY_TYPE
+from shared.events.catalog import BY_TYPE
+from shared.events.messages import serialize_event
 from shared.functions import housekeeping
-from shared.idempotency import IdempotencyStore
-from shared.messages import serialize_event
-from shared.storage import StorageClients
+from shared.stores import idempotency
+from shared.stores.clients import StorageClients
+from shared.stores.idempotency import IdempotencyStore
 from tests.conftest import app_functions
 
 pytestmark = pytest.mark.azurite

@@ -19,10 +19,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.altinn_sim import Client, Options, Simulator
-from shared import maskinporten as mp
+from shared.altinn import maskinporten as mp
+from shared.altinn.dialogporten import DialogportenClient, DialogportenUnavailable
 from shared.altinn.events_api import EventsApi, EventsApiError
 from shared.altinn.http import HttpClient, same_endpoint
-from shared.dialogporten import DialogportenClient, DialogportenUnavailable
 from shared.errors import DeadlineExceeded, InsecureUrl, RedirectRefused, ResponseTooLarge, Unreachable
 from tests.cli_support import dpctl
 from tests.http_support import Trap

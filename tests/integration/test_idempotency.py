@@ -12,7 +12,8 @@ from azure.core.pipeline import PipelineResponse
 from azure.data.tables import TableServiceClient
 
 from devtools.azurite import Azurite
-from shared.idempotency import (
+from shared.stores.clients import StorageClients
+from shared.stores.idempotency import (
     COMPLETED,
     INPROGRESS,
     AlreadyCompleted,
@@ -20,8 +21,7 @@ from shared.idempotency import (
     ClaimLost,
     IdempotencyStore,
 )
-from shared.storage import StorageClients
-from shared.tables import record_key
+from shared.stores.tables import record_key
 
 pytestmark = pytest.mark.azurite
 

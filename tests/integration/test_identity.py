@@ -17,15 +17,16 @@ from typing import Any
 import pytest
 from azure.functions.queue import QueueMessage
 
-from shared import idempotency, settings
-from shared.catalog import BY_TYPE
-from shared.dialogs import DIALOGS_TABLE, DialogStore
-from shared.events import DialogportenEvent, parse_event
+from shared import settings
+from shared.events.catalog import BY_TYPE
+from shared.events.messages import serialize_event
+from shared.events.models import DialogportenEvent, parse_event
 from shared.handlers import registry
-from shared.idempotency import IDEMPOTENCY_TABLE, IdempotencyStore, event_key
-from shared.messages import serialize_event
-from shared.storage import StorageClients
-from shared.tables import record_key
+from shared.stores import idempotency
+from shared.stores.clients import StorageClients
+from shared.stores.dialogs import DIALOGS_TABLE, DialogStore
+from shared.stores.idempotency import IDEMPOTENCY_TABLE, IdempotencyStore, event_key
+from shared.stores.tables import record_key
 from tests.conftest import app_functions, load_fixture
 
 pytestmark = pytest.mark.azurite

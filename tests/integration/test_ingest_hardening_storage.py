@@ -15,13 +15,16 @@ from hypothesis import strategies as st
 
 from devtools.azurite import Azurite, free_port
 from devtools.samples import sample_event
-from shared import catalog, cloudevent, ingest, messages, settings, storage
-from shared.cloudevent import CloudEvent
-from shared.devstorage import azurite_connection_string
+from shared import settings
+from shared.events import catalog, cloudevent, messages
+from shared.events.cloudevent import CloudEvent
 from shared.functions import webhook as webhook_module
-from shared.ingest import Policy, WebhookRequest
-from shared.sink import QueueSink
-from shared.storage import StorageClients
+from shared.intake import plan as ingest
+from shared.intake.plan import Policy, WebhookRequest
+from shared.stores import clients as storage
+from shared.stores.clients import StorageClients
+from shared.stores.devstorage import azurite_connection_string
+from shared.stores.sink import QueueSink
 from tests.unit.test_ingest_properties import CONTENT_TYPES, HEADER_NAMES, bodies, mutated_events
 
 pytestmark = pytest.mark.azurite

@@ -10,8 +10,8 @@ import pytest
 from devtools import poison as poison_module
 from devtools.azurite import Azurite
 from devtools.samples import sample_event
-from shared import storage
-from shared.storage import StorageClients
+from shared.stores import clients as storage
+from shared.stores.clients import StorageClients
 from tests.cli_support import dpctl
 
 pytestmark = pytest.mark.azurite

@@ -20,13 +20,13 @@ from azure.functions.queue import QueueMessage
 
 from devtools.samples import sample_event
 from shared import settings
-from shared.catalog import BY_QUEUE, BY_TYPE, CATALOG
-from shared.dialogs import DialogStore
-from shared.events import ActivityEvent, DialogportenEvent, parse_event
+from shared.events.catalog import BY_QUEUE, BY_TYPE, CATALOG
+from shared.events.messages import CLAIM_CHECK_CONTAINER, claim_check_message, serialize_event
+from shared.events.models import ActivityEvent, DialogportenEvent, parse_event
 from shared.handlers import registry
-from shared.idempotency import IdempotencyStore, event_key
-from shared.messages import CLAIM_CHECK_CONTAINER, claim_check_message, serialize_event
-from shared.storage import StorageClients
+from shared.stores.clients import StorageClients
+from shared.stores.dialogs import DialogStore
+from shared.stores.idempotency import IdempotencyStore, event_key
 from tests.conftest import app_functions, fixture_for
 
 pytestmark = pytest.mark.azurite
@@ -467,8 +467,8 @@ def test_a_40000_character_id_gives_a_bounded_poisoned_line(
 def test_the_default_handler_uses_the_clients_processing_was_given(
     env: StorageClients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared import storage
-    from shared.processing import process_message
+    from shared.processing.pipeline import process_message
+    from shared.stores import clients as storage
 
     def no_global() -> StorageClients:
         raise AssertionError("a handler reached for the process-wide storage clients")
@@ -483,8 +483,8 @@ def test_the_default_handler_uses_the_clients_processing_was_given(
 
 
 def test_a_handler_that_takes_a_context_gets_this_invocations(env: StorageClients) -> None:
-    from shared.handlers.registry import HandlerContext
-    from shared.processing import process_message
+    from shared.processing.pipeline import process_message
+    from shared.processing.registry import HandlerContext
 
     got: list[HandlerContext] = []
 

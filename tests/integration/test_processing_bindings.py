@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from shared.catalog import CATALOG, UNROUTED_QUEUE
+from shared.events.catalog import CATALOG, UNROUTED_QUEUE
 from tests.conftest import app_functions
 
 

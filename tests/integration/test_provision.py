@@ -6,8 +6,8 @@ import pytest
 
 from devtools.azurite import Azurite
 from devtools.export_catalog import build, provision
-from shared import catalog
-from shared.storage import StorageClients
+from shared.events import catalog
+from shared.stores.clients import StorageClients
 
 pytestmark = pytest.mark.azurite
 

@@ -18,8 +18,9 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from devtools.azurite import Azurite
-from shared import settings, storage
-from shared.storage import StorageClients
+from shared import settings
+from shared.stores import clients as storage
+from shared.stores.clients import StorageClients
 
 pytestmark = pytest.mark.azurite
 

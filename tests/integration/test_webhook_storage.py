@@ -15,9 +15,11 @@ from azure.storage.queue import QueueClient
 
 from devtools.azurite import Azurite
 from devtools.samples import sample_event
-from shared import catalog, messages, settings, storage
+from shared import settings
+from shared.events import catalog, messages
 from shared.functions import webhook as webhook_module
-from shared.storage import StorageClients
+from shared.stores import clients as storage
+from shared.stores.clients import StorageClients
 
 pytestmark = pytest.mark.azurite
 Post = Callable[..., func.HttpResponse]

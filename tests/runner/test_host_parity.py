@@ -21,7 +21,7 @@ import pytest
 
 from devtools.azurite import Azurite
 from devtools.runner import Runner, load_app
-from shared.storage import StorageClients
+from shared.stores.clients import StorageClients
 from tests.runner.support import wait_for
 
 pytestmark = pytest.mark.azurite

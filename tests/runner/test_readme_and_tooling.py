@@ -21,7 +21,7 @@ import pytest
 from devtools.azurite import Azurite, free_port, port_open
 from devtools.runner.cli import parser as runner_parser
 from devtools.runner.config import ensure_local_settings
-from shared.storage import StorageClients
+from shared.stores.clients import StorageClients
 from tests.conftest import app_functions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,7 +255,7 @@ DEV_ONLY = [
     ".keys/maskinporten-tt02.jwk.json",  # dpctl auth keygen's folder
     "maskinporten-key.pem",  # a private key, wherever it lies
 ]
-DEPLOYED = ["function_app.py", "host.json", "requirements.txt", "shared/catalog.py"]
+DEPLOYED = ["function_app.py", "host.json", "requirements.txt", "shared/events/catalog.py"]
 
 
 def test_funcignore_keeps_dev_files_out_of_the_package(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from azure.storage.queue import QueueServiceClient
 
 from devtools.azurite import Azurite, free_port
 from devtools.runner import HostConfig, Runner, load_app
-from shared.storage import StorageClients
+from shared.stores.clients import StorageClients
 from tests.runner.support import wait_for
 
 pytestmark = pytest.mark.azurite

@@ -9,7 +9,7 @@ import pytest
 
 from devtools.runner import ConfigError, ConnectionSettingError, HostConfig, load_local_settings, resolve_connection
 from devtools.runner.routes import RouteTemplate
-from shared.devstorage import azurite_connection_string
+from shared.stores.devstorage import azurite_connection_string
 
 GUID = "019ebbb5-ac51-75ab-a98b-786e3581350e"
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from shared import catalog
-from shared.catalog import CATALOG, UNROUTED_QUEUE, Family, is_valid_queue_name
+from shared.events import catalog
+from shared.events.catalog import CATALOG, UNROUTED_QUEUE, Family, is_valid_queue_name
 from tests.conftest import ROOT
 
 SEED = ROOT.parent / "shared" / "seed" / "hendelser.md"
@@ -83,7 +83,7 @@ def test_queue_name_rule(name: str, ok: bool) -> None:
 
 
 def test_a_rows_model_is_its_class_resolved_once_by_shared_events() -> None:
-    from shared import events
+    from shared.events import models as events
 
     for row in CATALOG:
         assert row.model is events.MODELS[row.type] is events.model_for(row.type)
@@ -95,13 +95,13 @@ def test_a_rows_model_is_its_class_resolved_once_by_shared_events() -> None:
     [(Family.DIALOG, "ActivityClosed"), (Family.ACTIVITY, "NoSuchModel"), (Family.TRANSMISSION, "EventError")],
 )
 def test_a_model_name_that_is_not_a_model_of_the_rows_family_is_refused(family: Family, name: str) -> None:
-    from shared import events
+    from shared.events import models as events
 
-    with pytest.raises(TypeError, match=f"shared.events.{name} must be a"):
+    with pytest.raises(TypeError, match=f"shared.events.models.{name} must be a"):
         events._resolve(catalog.EventType("dialogporten.dialog.x.v1", family, name, "x"))
 
 
 def test_reading_the_catalog_loads_no_model() -> None:
-    probe = "import sys, shared.catalog; print('shared.events' in sys.modules, 'pydantic' in sys.modules)"
+    probe = "import sys, shared.events.catalog; print('shared.events.models' in sys.modules, 'pydantic' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]

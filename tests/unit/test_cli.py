@@ -13,11 +13,11 @@ import pytest
 from devtools.cli import catchup, send, traffic
 from devtools.cli.azure import webhook_url
 from devtools.cli.subscriptions import rule_errors
-from shared import ingest
-from shared.catalog import BY_TYPE, Family
-from shared.catchup import parse_since
-from shared.ingest import Policy, WebhookRequest
-from shared.maskinporten import HttpResponse
+from shared.altinn.maskinporten import HttpResponse
+from shared.events.catalog import BY_TYPE, Family
+from shared.intake import plan as ingest
+from shared.intake.catchup import parse_since
+from shared.intake.plan import Policy, WebhookRequest
 from tests.cli_support import dpctl
 
 OWNER = frozenset({"altinn:events.subscribe", "altinn:serviceowner"})
@@ -183,10 +183,10 @@ def test_since_is_a_time_by_the_one_rfc3339_parser_or_a_cursor() -> None:
     assert moment is not None
     assert (moment.year, moment.microsecond, moment.utcoffset()) == (2026, 413659, timedelta(0))
     assert parse_since("2026-03-16T13:43:32+02:00") == datetime(2026, 3, 16, 11, 43, 32, tzinfo=UTC)
-    assert parse_since("2016-12-31T23:59:60Z") is not None  # a leap second, as shared.rfc3339 reads it
+    assert parse_since("2016-12-31T23:59:60Z") is not None  # a leap second, as shared.events.rfc3339 reads it
     assert parse_since("0") is None
     assert parse_since("6b4cb242-4a23-4596-a217-beaddbc496cb") is None
-    # What the old parser let through, and shared.rfc3339 refuses: no seconds, no offset.
+    # What the old parser let through, and shared.events.rfc3339 refuses: no seconds, no offset.
     assert parse_since("2026-03-16T11:43Z") is None
     assert parse_since("2026-03-16T11:43:32") is None
     assert catchup.looks_like_a_time("2026-03-16T11:43Z")

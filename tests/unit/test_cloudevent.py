@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared import cloudevent
+from shared.events import cloudevent
 from tests.conftest import CONFORMANCE
 
 

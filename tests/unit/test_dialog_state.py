@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devtools.samples import sample_event
-from shared.catalog import CATALOG
-from shared.dialogs import DialogState, apply, conflicts, fold
-from shared.events import DialogportenEvent, parse_event
+from shared.events.catalog import CATALOG
+from shared.events.models import DialogportenEvent, parse_event
 from shared.handlers import registry
+from shared.stores.dialogs import DialogState, apply, conflicts, fold
 
 DIALOG = "019ebbb5-ac51-75ab-a98b-786e3581350e"
 
@@ -133,7 +133,7 @@ def test_any_stream_of_any_types_is_order_independent(spec: list[tuple[str, int,
 
 def test_every_catalog_type_has_a_default_handler() -> None:
     import shared.handlers  # noqa: F401 - registration happens on import
-    from shared import events
+    from shared.events import models as events
 
     for row in CATALOG:
         handlers = registry.handlers_for(events.MODELS[row.type])
@@ -145,7 +145,7 @@ def test_every_catalog_type_has_a_default_handler() -> None:
 
 def test_a_users_handler_runs_after_the_default_for_its_type_only() -> None:
     import shared.handlers  # noqa: F401
-    from shared.events import ActivityPaymentMade, ActivitySignatureProvided
+    from shared.events.models import ActivityPaymentMade, ActivitySignatureProvided
 
     @registry.handles(ActivityPaymentMade)
     def on_paid(event: ActivityPaymentMade) -> None:

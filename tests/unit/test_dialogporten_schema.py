@@ -11,7 +11,7 @@ import pytest
 from devtools import dialogporten_schema as schema
 from devtools.altinn_sim.dialogporten import sample_dialog
 from devtools.azurite import ROOT
-from shared import dialogporten as dp
+from shared.altinn import dialogporten as dp
 
 DIALOG = "V1ServiceOwnerDialogsQueriesGet_Dialog"
 ROUTE = schema.DIALOG_ROUTE

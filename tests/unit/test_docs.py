@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 
 from devtools import docs
-from shared.catalog import CATALOG
+from shared.events.catalog import CATALOG
 from shared.settings import DECLARED
 
 
@@ -37,7 +37,7 @@ def test_check_mode_reports_a_stale_readme(tmp_path: Path, monkeypatch: pytest.M
 
 def test_the_readme_handler_example_runs_on_a_real_event(capsys: pytest.CaptureFixture[str]) -> None:
     from devtools.samples import sample_event
-    from shared.events import parse_event
+    from shared.events.models import parse_event
     from shared.handlers import registry
 
     text = docs.README.read_text(encoding="utf-8")

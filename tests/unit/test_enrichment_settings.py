@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared import enrichment
-from shared import maskinporten as mp
+from shared.altinn import clients as enrichment
+from shared.altinn import maskinporten as mp
 from shared.settings import STORAGE_CONNECTION, EnrichmentSettings, SettingsError, load
 
 BASE = {STORAGE_CONNECTION: "UseDevelopmentStorage=true"}

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from shared import events
-from shared.catalog import BY_TYPE, CATALOG, EventType, Family
-from shared.events import (
+from shared.events import models as events
+from shared.events.catalog import BY_TYPE, CATALOG, EventType, Family
+from shared.events.models import (
     ActivityEvent,
     ActivitySignatureProvided,
     DialogCreated,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import shared.handlers
-from shared.events import DialogSeen
+from shared.events.models import DialogSeen
 from shared.handlers import registry
 
 PACKAGE = "discovery_probe"
@@ -22,7 +22,8 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     root = tmp_path / PACKAGE
     root.mkdir()
     (root / "__init__.py").write_text(
-        "from shared.handlers.registry import discover\nDISCOVERED = discover(__name__, __path__, skip=('helpers',))\n",
+        "from shared.processing.registry import discover\n"
+        "DISCOVERED = discover(__name__, __path__, skip=('helpers',))\n",
         encoding="utf-8",
     )
     (root / "helpers.py").write_text("raise AssertionError('skipped modules are not imported')\n", encoding="utf-8")
@@ -36,8 +37,8 @@ def test_a_module_nobody_imports_by_name_registers_its_handler(package: Path) ->
     (package / "audit.py").write_text(
         textwrap.dedent(
             """
-            from shared.events import DialogSeen
-            from shared.handlers.registry import handles
+            from shared.events.models import DialogSeen
+            from shared.processing.registry import handles
 
             @handles(DialogSeen)
             def audit_seen(event: DialogSeen) -> None:
@@ -55,7 +56,7 @@ def test_a_module_nobody_imports_by_name_registers_its_handler(package: Path) ->
 
 
 def test_a_module_that_fails_to_import_fails_the_package(package: Path) -> None:
-    (package / "broken.py").write_text("from shared.events import NoSuchModel\n", encoding="utf-8")
+    (package / "broken.py").write_text("from shared.events.models import NoSuchModel\n", encoding="utf-8")
     with pytest.raises(ImportError, match="NoSuchModel"):
         __import__(PACKAGE)
 

@@ -12,9 +12,10 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
 from devtools.samples import sample_event
-from shared import catalog, ingest
-from shared.cloudevent import CloudEvent
-from shared.ingest import Policy, WebhookRequest, WebhookResponse
+from shared.events import catalog
+from shared.events.cloudevent import CloudEvent
+from shared.intake import plan as ingest
+from shared.intake.plan import Policy, WebhookRequest, WebhookResponse
 from tests.conftest import CONFORMANCE, load_fixture
 
 ALTINN_CT = "application/json; charset=utf-8"

@@ -19,10 +19,12 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
 from devtools.samples import dotnet_time, sample_event
-from shared import cloudevent, events, ingest, messages, rfc3339
-from shared.cloudevent import CloudEvent
-from shared.ingest import Policy, Routed
-from shared.problems import Problem
+from shared.events import cloudevent, messages, rfc3339
+from shared.events import models as events
+from shared.events.cloudevent import CloudEvent
+from shared.intake import plan as ingest
+from shared.intake.plan import Policy, Routed
+from shared.intake.problems import Problem
 from tests.unit.test_ingest import RecordingSink, post, problem
 
 BATCH = "application/cloudevents-batch+json"

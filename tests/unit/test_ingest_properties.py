@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from devtools.samples import sample_event
-from shared import catalog, ingest
-from shared.ingest import Policy, WebhookRequest
+from shared.events import catalog
+from shared.intake import plan as ingest
+from shared.intake.plan import Policy, WebhookRequest
 from tests.unit.test_ingest import RecordingSink
 
 CONTENT_TYPES = st.sampled_from(

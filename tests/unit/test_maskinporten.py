@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from shared import maskinporten as mp
+from shared.altinn import maskinporten as mp
+from shared.altinn.maskinporten import AltinnExchange, AuthError, HttpResponse, MaskinportenClient, SigningKey
 from shared.errors import Unreachable
-from shared.maskinporten import AltinnExchange, AuthError, HttpResponse, MaskinportenClient, SigningKey
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

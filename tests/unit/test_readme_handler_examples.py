@@ -10,11 +10,13 @@ import pytest
 
 from devtools import docs
 from devtools.samples import sample_event
-from shared import devstorage, settings, storage
+from shared import settings
 from shared.errors import CannotSucceed, PermanentError
-from shared.events import parse_event
+from shared.events.models import parse_event
 from shared.handlers import registry
-from shared.handlers.registry import HandlerContext
+from shared.processing.registry import HandlerContext
+from shared.stores import clients as storage
+from shared.stores import devstorage
 
 
 def example(defining: str) -> dict[str, Any]:

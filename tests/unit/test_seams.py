@@ -12,11 +12,19 @@ import sys
 
 import pytest
 
-from shared import binding, ingest, jsonformat
-from shared.problems import Problem
+from shared.events import jsonformat
+from shared.intake import binding
+from shared.intake import plan as ingest
+from shared.intake.problems import Problem
 from tests.conftest import ROOT
 
-LAYERS = ["shared.jsonformat", "shared.binding", "shared.ingest", "shared.catalog", "shared.cloudevent"]
+LAYERS = [
+    "shared.events.jsonformat",
+    "shared.intake.binding",
+    "shared.intake.plan",
+    "shared.events.catalog",
+    "shared.events.cloudevent",
+]
 
 
 def _loaded_by(module: str) -> set[str]:
@@ -26,15 +34,15 @@ def _loaded_by(module: str) -> set[str]:
 
 
 def test_the_json_format_stands_alone() -> None:
-    assert _loaded_by("shared.jsonformat") == set()
+    assert _loaded_by("shared.events.jsonformat") == set()
 
 
 def test_the_binding_uses_the_format_and_knows_nothing_of_the_plan_or_the_catalog() -> None:
-    assert _loaded_by("shared.binding") == {"shared.jsonformat"}
+    assert _loaded_by("shared.intake.binding") == {"shared.events.jsonformat"}
 
 
 def test_the_plan_keeps_its_public_names() -> None:
-    # The webhook adapter, the CLI's catch-up and the benchmark import these from shared.ingest.
+    # The webhook adapter, the CLI's catch-up and the benchmark import these from shared.intake.plan.
     assert ingest.WebhookRequest is binding.WebhookRequest
     assert ingest.WebhookResponse is binding.WebhookResponse
     assert ingest.MAX_BATCH_EVENTS == binding.MAX_BATCH_EVENTS

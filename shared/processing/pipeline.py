@@ -6,15 +6,15 @@
    claim-check container; only blob names the sink writes are read; the
    blob is kept, since the queue may deliver the same message again, and the
    storage account's lifecycle rule deletes it after ``claimCheckRetentionDays``);
-2. turn it into the typed event of the queue's type (:mod:`shared.events`);
+2. turn it into the typed event of the queue's type (:mod:`shared.events.models`);
 3. when a handler of its type may have outside effects (the default for a
    user's handler), claim the event's identity, ``source`` + ``id``, in the
-   idempotency store (:mod:`shared.idempotency`); when every handler declared
+   idempotency store (:mod:`shared.stores.idempotency`); when every handler declared
    none (``@handles(..., effects=False)``, like the default dialog-state
    handlers, whose one insert per event is its own exactly-once step), skip
    the claim and its two storage requests;
 4. run the registered handlers (:mod:`shared.handlers`) with a
-   :class:`~shared.handlers.registry.HandlerContext` holding this call's
+   :class:`~shared.processing.registry.HandlerContext` holding this call's
    storage clients, then mark the event completed (when claimed).
 
 What happens on an error is decided by its branch in :mod:`shared.errors`:
@@ -27,7 +27,7 @@ each (``dialogporten.process {"outcome":...}``, :class:`~shared.logs.Outcome`):
   unclaimed, an effect-free handler found it applied before (returned ``False``).
 * ``retry``     - a handler (or storage) raised: the claim is released and the
   exception re-raised, so the host retries after ``visibilityTimeout``. Also:
-  the dialog is not visible yet (:class:`~shared.dialogporten.DialogNotVisibleYet`);
+  the dialog is not visible yet (:class:`~shared.altinn.dialogporten.DialogNotVisibleYet`);
   then the message is put back invisible until then, bounded by
   ``DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS`` after the event's time. Also:
   the event is in progress elsewhere; then the untouched message is put back
@@ -56,16 +56,16 @@ from typing import Any, Final
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared import handlers, logs
-from shared.catalog import BY_QUEUE, poison_queue_for
 from shared.errors import PermanentError
-from shared.events import DialogportenEvent, EventError, parse_event
-from shared.handlers.registry import HandlerContext
-from shared.hostconfig import QueueSettings, host_queue_settings
-from shared.idempotency import AlreadyCompleted, AlreadyInProgress, ClaimLost, IdempotencyStore, event_key
+from shared.events.catalog import BY_QUEUE, poison_queue_for
+from shared.events.messages import MessageError, decode_message, resolve_claim_check, summary
+from shared.events.models import DialogportenEvent, EventError, parse_event
 from shared.logs import Outcome
-from shared.messages import MessageError, decode_message, resolve_claim_check, summary
+from shared.processing.hostconfig import QueueSettings, host_queue_settings
+from shared.processing.registry import HandlerContext
 from shared.settings import Settings
-from shared.storage import NEVER_EXPIRE, StorageClients, queue_client, send_creating_queue
+from shared.stores.clients import NEVER_EXPIRE, StorageClients, queue_client, send_creating_queue
+from shared.stores.idempotency import AlreadyCompleted, AlreadyInProgress, ClaimLost, IdempotencyStore, event_key
 
 __all__ = [
     "DUPLICATE",
@@ -258,7 +258,7 @@ def _not_visible_delay(exc: Exception, event: DialogportenEvent, cfg: Settings) 
     than spending one of its attempts, but only up to ``DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS`` after the
     event's time: past that the attempts count again, and the last poisons the message as usual.
     """
-    from shared.dialogporten import DialogNotVisibleYet  # imported with the handlers that raise it
+    from shared.altinn.dialogporten import DialogNotVisibleYet  # imported with the handlers that raise it
 
     if not isinstance(exc, DialogNotVisibleYet):
         return None

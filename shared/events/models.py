@@ -30,9 +30,9 @@ from typing import Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from shared import rfc3339
-from shared.catalog import CATALOG, EventType, Family
 from shared.errors import PermanentError
+from shared.events import rfc3339
+from shared.events.catalog import CATALOG, EventType, Family
 
 __all__ = [
     "ActivityData",
@@ -60,7 +60,7 @@ class EventError(PermanentError, ValueError):
 def parse_time(value: str) -> datetime:
     """RFC 3339 with any number of fractional digits -> aware UTC datetime (truncated to microseconds).
 
-    The same parser as the webhook's validation (:mod:`shared.rfc3339`), leap second included.
+    The same parser as the webhook's validation (:mod:`shared.events.rfc3339`), leap second included.
     """
     return rfc3339.parse(value).utc
 
@@ -328,7 +328,7 @@ def _resolve(row: EventType) -> type[DialogportenEvent]:
     model = getattr(sys.modules[__name__], row.model_name, None)
     base = _FAMILY_BASE[row.family]
     if not (isinstance(model, type) and issubclass(model, base)):
-        raise TypeError(f"catalog row {row.type}: shared.events.{row.model_name} must be a {base.__name__}")
+        raise TypeError(f"catalog row {row.type}: shared.events.models.{row.model_name} must be a {base.__name__}")
     return model
 
 

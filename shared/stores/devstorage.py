@@ -2,7 +2,7 @@
 
 Only local runs use it: ``UseDevelopmentStorage=true`` in ``local.settings.json``
 is the host's shorthand for it, which the Azure SDKs do not understand, so it is
-spelled out here. In Azure the app uses its managed identity (:mod:`shared.storage`).
+spelled out here. In Azure the app uses its managed identity (:mod:`shared.stores.clients`).
 """
 
 from __future__ import annotations

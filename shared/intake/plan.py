@@ -1,6 +1,6 @@
 """The webhook's plan: HTTP request in, events on queues, HTTP response out.
 
-parse (:mod:`shared.binding`, with the strict JSON of :mod:`shared.jsonformat`)
+parse (:mod:`shared.intake.binding`, with the strict JSON of :mod:`shared.events.jsonformat`)
 -> validate (strict CloudEvents 1.0) -> classify (validation ping | known type |
 unknown) -> allow-lists -> route (catalog) -> enqueue through an
 :class:`EventSink` -> 2xx only now.
@@ -8,7 +8,7 @@ unknown) -> allow-lists -> route (catalog) -> enqueue through an
 The HTTP binding and the JSON format are seams of their own, as in the
 CloudEvents SDK; this module keeps the steps and their order. Nothing here
 imports ``azure.functions`` or a storage SDK: the Functions adapter
-(``shared/functions/webhook.py``) and the storage adapter (``shared/sink.py``)
+(``shared/functions/webhook.py``) and the storage adapter (``shared/stores/sink.py``)
 are passed in, so the tests, the local runner and the real host all run this
 very code.
 """
@@ -26,10 +26,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
-from shared import catalog, cloudevent, logs, messages, rfc3339
-from shared.binding import BATCH, JSON, MAX_BATCH_EVENTS, STRUCTURED, WebhookRequest, WebhookResponse, parse
-from shared.cloudevent import CloudEvent
-from shared.problems import (
+from shared import logs
+from shared.events import catalog, cloudevent, messages, rfc3339
+from shared.events.cloudevent import CloudEvent
+from shared.intake.binding import BATCH, JSON, MAX_BATCH_EVENTS, STRUCTURED, WebhookRequest, WebhookResponse, parse
+from shared.intake.problems import (
     FieldError,
     Problem,
     bad_request,
@@ -170,7 +171,7 @@ def model_errors(obj: Mapping[str, Any], prefix: str = "") -> list[FieldError]:
     # Imported on the first catalog event, not at indexing: pydantic is heavy for a cold start.
     from pydantic import ValidationError
 
-    from shared import events
+    from shared.events import models as events
 
     model = events.model_for(event_type)
     if model is None:

@@ -24,7 +24,7 @@ Exactly-once by construction
 ``apply`` is order-independent but not idempotent: the counters would double
 count a repeated event. So the store never rewrites a row: each applied event
 is ONE insert of its own row in its dialog's partition, keyed on
-:func:`shared.idempotency.event_key` (``source`` + ``id``). The table refuses
+:func:`shared.stores.idempotency.event_key` (``source`` + ``id``). The table refuses
 a second entity with the same keys, so a redelivery, a concurrent duplicate or
 the retry after a worker died mid-way is refused as a duplicate, and the state
 is the fold of the partition's rows (one query), computed when it is read.
@@ -37,7 +37,7 @@ Limits: the rows are never deleted (one small row per event per dialog), and a
 read costs a query over the dialog's rows, so a dialog with thousands of events
 costs more to read than to write. Only this state is exactly-once by
 construction: a user's handler with outside effects relies on the idempotency
-store (see :mod:`shared.idempotency`) and should itself be idempotent for the
+store (see :mod:`shared.stores.idempotency`) and should itself be idempotent for the
 rare case of a claim that expires mid-run.
 
 Layout and upgrade
@@ -65,10 +65,10 @@ from typing import TYPE_CHECKING, Any, Final
 from azure.core.exceptions import ResourceExistsError
 
 from shared import logs
-from shared.catalog import Family
-from shared.events import ActivityEvent, DialogportenEvent, TransmissionEvent
-from shared.idempotency import event_key
-from shared.tables import ensure_table, record_key
+from shared.events.catalog import Family
+from shared.events.models import ActivityEvent, DialogportenEvent, TransmissionEvent
+from shared.stores.idempotency import event_key
+from shared.stores.tables import ensure_table, record_key
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient

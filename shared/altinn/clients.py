@@ -1,6 +1,6 @@
 """The process's Maskinporten-backed clients, built once from the settings: Dialogporten and the Events API.
 
-One :class:`~shared.maskinporten.MaskinportenClient` per scope, shared by every worker thread of the
+One :class:`~shared.altinn.maskinporten.MaskinportenClient` per scope, shared by every worker thread of the
 process (cached, one refresh at a time): ``digdir:dialogporten.serviceprovider`` for Dialogporten
 (the token is used directly) and ``altinn:events.subscribe`` for the events API (exchanged for an
 Altinn token, which that API requires). Nothing is built unless ``MASKINPORTEN_CLIENT_ID`` is set:
@@ -13,12 +13,12 @@ import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
-from shared import maskinporten as mp
+from shared.altinn import maskinporten as mp
 from shared.settings import EnrichmentSettings
 
 if TYPE_CHECKING:
+    from shared.altinn.dialogporten import DialogportenClient
     from shared.altinn.events_api import EventsApi
-    from shared.dialogporten import DialogportenClient
 
 EVENTS_SCOPE: Final = "altinn:events.subscribe"
 #: lru_cache does not hold other callers while it builds: without this lock the workers of a cold
@@ -46,7 +46,7 @@ def _key(cfg: EnrichmentSettings) -> mp.SigningKey:
 
 
 def maskinporten(cfg: EnrichmentSettings, scope: str) -> mp.MaskinportenClient:
-    """The process-wide token provider of ``scope`` (raises :class:`~shared.maskinporten.AuthError` on a bad key)."""
+    """The process-wide token provider of ``scope`` (raises :class:`~shared.errors.AuthError` on a bad key)."""
     if not cfg.enabled:
         raise mp.AuthError(f"Maskinporten is not configured: set {cfg.missing}")
     with _BUILDING:
@@ -66,7 +66,7 @@ def dialogporten(cfg: EnrichmentSettings) -> DialogportenClient:
 
 @lru_cache(maxsize=8)
 def _dialogporten(cfg: EnrichmentSettings) -> DialogportenClient:
-    from shared.dialogporten import SCOPE, DialogportenClient
+    from shared.altinn.dialogporten import SCOPE, DialogportenClient
 
     return DialogportenClient(dialogporten_base(cfg), maskinporten(cfg, SCOPE))
 

@@ -1,6 +1,6 @@
 """Poison copies that never expire, also for the messages the Functions host moves itself.
 
-Processing owns the last attempt (:mod:`shared.processing`): it writes the
+Processing owns the last attempt (:mod:`shared.processing.pipeline`): it writes the
 untouched message to ``<queue>-poison`` with no expiry. The host still moves a
 message itself when the last attempt never returns (a timeout, a crashed
 worker), and its copy gets the queue's default time to live, 7 days; the
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Final
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import messages
-from shared.storage import NEVER_EXPIRE
+from shared.events import messages
+from shared.stores.clients import NEVER_EXPIRE
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueMessage, QueueServiceClient

@@ -15,8 +15,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from shared.catalog import CATALOG, UNROUTED_QUEUE
 from shared.errors import PermanentError
+from shared.events.catalog import CATALOG, UNROUTED_QUEUE
 
 #: Azure Storage queue messages are at most 64 KiB; base64 (as the queue trigger
 #: expects) turns every 3 bytes into 4, so 48 KiB of UTF-8 is the most a message holds.

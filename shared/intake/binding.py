@@ -4,7 +4,7 @@ Structured (``application/cloudevents+json`` or ``application/json``: one
 event), batched (``application/cloudevents-batch+json``: a JSON array) and
 binary (attributes in percent-encoded ``ce-`` headers, the body is the data),
 as the CloudEvents HTTP protocol binding 1.0 defines them. The objects are not
-validated here: that is the plan's first step (:mod:`shared.ingest`).
+validated here: that is the plan's first step (:mod:`shared.intake.plan`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import unquote
 
-from shared.jsonformat import parse_json
-from shared.problems import FieldError, Problem, bad_request, clip, too_many_events, unsupported_media_type
+from shared.events.jsonformat import parse_json
+from shared.intake.problems import FieldError, Problem, bad_request, clip, too_many_events, unsupported_media_type
 
 __all__ = [
     "BATCH",
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: Altinn sends one event per request; a batch is for other senders. Its members are
-#: sent SEND_CONCURRENCY (:mod:`shared.ingest`) at a time, so 100 take a few hundred
+#: sent SEND_CONCURRENCY (:mod:`shared.intake.plan`) at a time, so 100 take a few hundred
 #: milliseconds on a healthy account: far inside Altinn's 45 s request timeout.
 MAX_BATCH_EVENTS: Final = 100
 

@@ -30,8 +30,8 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from shared import settings as settings_module
-from shared.devstorage import expand_connection_string
 from shared.settings import Settings, StorageSettings
+from shared.stores.devstorage import expand_connection_string
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient

@@ -3,9 +3,9 @@
 Messages are base64 (what the queue trigger expects by default) and never
 expire (TTL -1). An event too large for one message goes to a blob first and
 the queue gets a claim check naming it. A storage failure becomes
-:class:`~shared.ingest.StorageUnavailable`, which the webhook answers with 503;
+:class:`~shared.intake.plan.StorageUnavailable`, which the webhook answers with 503;
 a message the queue service refuses as too large (413) becomes
-:class:`~shared.ingest.EventTooLarge`, the sender's fault, answered with 413.
+:class:`~shared.intake.plan.EventTooLarge`, the sender's fault, answered with 413.
 A claim-check blob whose reference the queue service refused is deleted again.
 """
 
@@ -21,15 +21,15 @@ from azure.storage.queue import QueueClient
 if TYPE_CHECKING:
     from azure.storage.blob import ContentSettings
 
-from shared import messages
-from shared.cloudevent import CloudEvent
-from shared.ingest import EventTooLarge, StorageUnavailable
-from shared.problems import clip
-from shared.storage import NEVER_EXPIRE, StorageClients, send_creating_queue
+from shared.events import messages
+from shared.events.cloudevent import CloudEvent
+from shared.intake.plan import EventTooLarge, StorageUnavailable
+from shared.intake.problems import clip
+from shared.stores.clients import NEVER_EXPIRE, StorageClients, send_creating_queue
 
 
 class QueueSink:
-    """An :class:`~shared.ingest.EventSink` on Azure Storage. One per process; thread-safe."""
+    """An :class:`~shared.intake.plan.EventSink` on Azure Storage. One per process; thread-safe."""
 
     def __init__(self, clients: StorageClients) -> None:
         self._clients = clients

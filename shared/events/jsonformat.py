@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any, Final
 
-from shared.problems import FieldError, bad_request, clip
+from shared.intake.problems import FieldError, bad_request, clip
 
 __all__ = ["parse_json"]
 

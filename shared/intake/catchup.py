@@ -2,7 +2,7 @@
 
 Used by the operator CLI (``dpctl catch-up``) and by the app's opt-in timer
 (:mod:`shared.functions.catchup`). A page is read through :class:`~shared.altinn.events_api.EventsApi` and
-handed to :func:`shared.ingest.accept`, the function the webhook calls too, each event on its own as if
+handed to :func:`shared.intake.plan.accept`, the function the webhook calls too, each event on its own as if
 Altinn had pushed it: validation, routing, allow-lists and durability are the webhook's, and the sends
 of a page run concurrently as a batch's do. A duplicate of an event the webhook already took is harmless:
 the handlers deduplicate by ``source`` + ``id``.
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from shared import rfc3339
 from shared.altinn.events_api import EventsApi, EventsApiError
 from shared.errors import DialogportenError
-from shared.ingest import EventSink, Policy, accept
+from shared.events import rfc3339
+from shared.intake.plan import EventSink, Policy, accept
 from shared.logs import Outcome
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ FROM_THE_START: Final = "0"
 
 
 def parse_since(value: str) -> datetime | None:
-    """An RFC 3339 time (:mod:`shared.rfc3339`, the one parser), or None when ``value`` is a cursor."""
+    """An RFC 3339 time (:mod:`shared.events.rfc3339`, the one parser), or None when ``value`` is a cursor."""
     try:
         return rfc3339.parse(value).utc
     except ValueError:
@@ -204,7 +204,7 @@ class CursorStore:
     PARTITION: Final = "cursor"
 
     def __init__(self, tables: TableServiceClient) -> None:
-        from shared.tables import ensure_table
+        from shared.stores.tables import ensure_table
 
         self._table = ensure_table(tables, CATCHUP_TABLE)
 

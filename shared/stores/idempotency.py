@@ -65,9 +65,9 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import UpdateMode
 
-from shared import tables
 from shared.errors import TransientError
-from shared.tables import ensure_table, record_key
+from shared.stores import tables
+from shared.stores.tables import ensure_table, record_key
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient

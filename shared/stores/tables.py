@@ -7,7 +7,7 @@ import re
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 
-from shared.storage import table_client
+from shared.stores.clients import table_client
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from shared import rfc3339
-from shared.problems import FieldError
+from shared.events import rfc3339
+from shared.intake.problems import FieldError
 
 SPECVERSION: Final = "1.0"
 REQUIRED: Final = ("specversion", "id", "source", "type")
@@ -50,7 +50,7 @@ _NONCHARACTERS: Final = "\ufdd0-\ufdef" + "".join(
 _DISALLOWED_CHARS: Final = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTERS}]")
 #: Lengths no real event comes near (Dialogporten's ids are 36-character GUIDs, its
 #: sources about 150 characters), low enough that a claim check, which repeats the
-#: summary attributes, always fits one queue message (see ``shared/sink.py``).
+#: summary attributes, always fits one queue message (see ``shared/stores/sink.py``).
 MAX_ATTRIBUTE_CHARS: Final = 1024
 #: ``source`` and ``dataschema`` are URIs (ASCII only): a longer bound costs little.
 MAX_URI_CHARS: Final = 4096

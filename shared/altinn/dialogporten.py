@@ -1,0 +1,389 @@
+"""Dialogporten's service-owner API: the whole dialog an event is about, typed.
+
+An event only says that something happened to a dialog; this module fetches the
+dialog itself. The contracts, with their sources (the project's notes on the
+Altinn APIs, and the pinned OpenAPI document ``@digdir/dialogporten-schema``
+``swagger.verified.json``, operation ``V1ServiceOwnerDialogsQueriesGet_Dialog``):
+
+- ``GET {base}/api/v1/serviceowner/dialogs/{dialogId}`` with a Maskinporten token
+  (scope ``digdir:dialogporten.serviceprovider``) used directly, no Altinn exchange.
+  Bases: ``https://platform.tt02.altinn.no/dialogporten`` and
+  ``https://platform.altinn.no/dialogporten``.
+- Never the end-user API: reading it writes a seen-log entry and emits
+  ``dialog.seen``/``dialog.updated`` events back to this very webhook.
+- Documented answers: 200 (the dialog; deleted ones too, with ``deletedAt``),
+  401, 403, 404 (problem+json) and 503 (``Retry-After``, RFC 1123 or seconds).
+- Dialogporten also answers 404 with an ``Expires`` header (RFC 1123, the
+  dialog's ``visibleFrom``) while a dialog is not yet visible (PR #2802), and 410
+  for a deleted dialog (#127, missing from the OpenAPI document).
+
+How each answer meets the queue semantics (see :func:`DialogportenClient.get_dialog`):
+
+====================  =======================================================================
+200                   the :class:`Dialog` (``deleted`` is true when ``deletedAt`` is set)
+410                   a :class:`DeletedDialog`: the handler is told, nothing is retried
+404 + ``Expires``     :class:`DialogNotVisibleYet`: processing puts the message back invisible
+                      until then, without spending an attempt (bounded by a maximum wait)
+429 / 503             ``Retry-After`` is honoured in-process when it fits the time budget,
+                      else :class:`DialogportenUnavailable` (transient: the queue retries)
+401                   the token is refreshed once and the request repeated
+other 4xx             :class:`DialogportenRefused` (permanent: poison, with the reason)
+5xx, network, timeout :class:`DialogportenUnavailable` (transient)
+====================  =======================================================================
+
+The models are written by hand from the pinned document and kept to it by a drift
+test (``devtools/dialogporten_schema.py``); unknown fields are kept, as everywhere.
+No ``azure.functions`` import; HTTP, the clock and sleeping are injected.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from shared.altinn.http import HttpClient, HttpResponse, Transport
+from shared.altinn.maskinporten import AuthError, TokenSource
+from shared.errors import InsecureUrl, OutboundError, PermanentError, TransientError
+
+__all__ = [
+    "SCOPE",
+    "Activity",
+    "ActivityType",
+    "DeletedDialog",
+    "Dialog",
+    "DialogNotVisibleYet",
+    "DialogStatus",
+    "DialogportenClient",
+    "DialogportenRefused",
+    "DialogportenUnavailable",
+    "EnrichmentNotConfigured",
+    "FetchedDialog",
+    "PermanentError",
+    "TransientError",
+    "Transmission",
+    "TransmissionType",
+]
+
+SCOPE: Final = "digdir:dialogporten.serviceprovider"
+DIALOG_PATH: Final = "/api/v1/serviceowner/dialogs/"
+#: One request may take this long; with the retries below a fetch stays far inside host.json's
+#: functionTimeout (5 minutes).
+REQUEST_TIMEOUT: Final = 10.0
+#: The whole fetch (retries and Retry-After waits included) ends within this.
+FETCH_BUDGET: Final = 45.0
+#: A ``Retry-After`` longer than this is left to the queue's retry instead of sleeping through it.
+MAX_IN_PROCESS_WAIT: Final = 15.0
+#: Attempts for 429/503/5xx/network failures within one fetch.
+MAX_ATTEMPTS: Final = 3
+#: A dialog with all its activities and transmissions; far above any seen.
+MAX_DIALOG_BYTES: Final = 4 * 1024 * 1024
+
+
+# --- the models (components/schemas of the pinned swagger.verified.json) ----------------------
+
+
+class DialogStatus(StrEnum):
+    """``DialogsEntities_DialogStatus``."""
+
+    IN_PROGRESS = "InProgress"
+    DRAFT = "Draft"
+    REQUIRES_ATTENTION = "RequiresAttention"
+    COMPLETED = "Completed"
+    NOT_APPLICABLE = "NotApplicable"
+    AWAITING = "Awaiting"
+
+
+class ActivityType(StrEnum):
+    """``DialogsEntitiesActivities_DialogActivityType``."""
+
+    DIALOG_CREATED = "DialogCreated"
+    DIALOG_CLOSED = "DialogClosed"
+    INFORMATION = "Information"
+    TRANSMISSION_OPENED = "TransmissionOpened"
+    PAYMENT_MADE = "PaymentMade"
+    SIGNATURE_PROVIDED = "SignatureProvided"
+    DIALOG_OPENED = "DialogOpened"
+    DIALOG_DELETED = "DialogDeleted"
+    DIALOG_RESTORED = "DialogRestored"
+    SENT_TO_SIGNING = "SentToSigning"
+    SENT_TO_FORM_FILL = "SentToFormFill"
+    SENT_TO_SEND_IN = "SentToSendIn"
+    SENT_TO_PAYMENT = "SentToPayment"
+    FORM_SUBMITTED = "FormSubmitted"
+    FORM_SAVED = "FormSaved"
+    CORRESPONDENCE_OPENED = "CorrespondenceOpened"
+    CORRESPONDENCE_CONFIRMED = "CorrespondenceConfirmed"
+
+
+class TransmissionType(StrEnum):
+    """``DialogsEntitiesTransmissions_DialogTransmissionType``."""
+
+    INFORMATION = "Information"
+    ACCEPTANCE = "Acceptance"
+    REJECTION = "Rejection"
+    REQUEST = "Request"
+    ALERT = "Alert"
+    DECISION = "Decision"
+    SUBMISSION = "Submission"
+    CORRECTION = "Correction"
+
+
+#: Known values become the enum; a value a newer Dialogporten added stays a plain string.
+_Status = Annotated[DialogStatus | str, Field(union_mode="left_to_right")]
+_ActivityKind = Annotated[ActivityType | str, Field(union_mode="left_to_right")]
+_TransmissionKind = Annotated[TransmissionType | str, Field(union_mode="left_to_right")]
+
+
+class _Model(BaseModel):
+    # Unknown fields are kept (Dialogporten adds fields between releases); enum fields also take
+    # a value this release does not know, as a plain string, rather than failing the event.
+    model_config = ConfigDict(extra="allow", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class Activity(_Model):
+    """``V1ServiceOwnerDialogsQueriesGet_DialogActivity``."""
+
+    id: uuid.UUID
+    type: _ActivityKind
+    created_at: datetime | None = None
+    extended_type: str | None = None
+    transmission_id: uuid.UUID | None = None
+    performed_by: dict[str, Any] | None = None
+    description: list[dict[str, Any]] | None = None
+
+
+class Transmission(_Model):
+    """``V1ServiceOwnerDialogsQueriesGet_DialogTransmission``."""
+
+    id: uuid.UUID
+    type: _TransmissionKind
+    created_at: datetime | None = None
+    extended_type: str | None = None
+    external_reference: str | None = None
+    related_transmission_id: uuid.UUID | None = None
+    is_opened: bool | None = None
+    sender: dict[str, Any] | None = None
+    content: dict[str, Any] | None = None
+
+
+class Dialog(_Model):
+    """``V1ServiceOwnerDialogsQueriesGet_Dialog``: what the service-owner GET answers."""
+
+    id: uuid.UUID
+    revision: uuid.UUID
+    org: str
+    party: str
+    service_resource: str
+    service_resource_type: str | None = None
+    status: _Status
+    extended_status: str | None = None
+    external_reference: str | None = None
+    process: str | None = None
+    preceding_process: str | None = None
+    progress: int | None = None
+    visible_from: datetime | None = None
+    due_at: datetime | None = None
+    expires_at: datetime | None = None
+    deleted_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    content_updated_at: datetime | None = None
+    content: dict[str, Any] | None = None
+    activities: list[Activity] | None = None
+    transmissions: list[Transmission] | None = None
+
+    @property
+    def deleted(self) -> bool:
+        """The service-owner API returns deleted dialogs too, with ``deletedAt`` set."""
+        return self.deleted_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedDialog:
+    """Dialogporten answered 410 Gone: the dialog was deleted; there is no body to type."""
+
+    id: str
+    deleted: bool = True
+
+
+FetchedDialog = Dialog | DeletedDialog
+
+
+# --- errors, by branch (shared.errors) --------------------------------------------------------
+
+
+class DialogNotVisibleYet(TransientError):
+    """404 with ``Expires``: the dialog exists but is not visible before ``until``."""
+
+    def __init__(self, dialog_id: str, until: datetime) -> None:
+        super().__init__(f"dialog {dialog_id} is not visible until {until.isoformat()}")
+        self.dialog_id = dialog_id
+        self.until = until
+
+
+class DialogportenUnavailable(TransientError):
+    """503/429/5xx, a timeout or a network failure: the queue retries later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DialogportenRefused(PermanentError):
+    """A 4xx retrying cannot fix (403 not ours, 404 not found, 400, a 401 after a fresh token)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class EnrichmentNotConfigured(PermanentError):
+    """A handler asked for the dialog but the app has no Maskinporten client configured."""
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+def parse_http_time(value: str | None, now: float) -> datetime | None:
+    """An RFC 1123 date (``Expires``, ``Retry-After``) or a number of seconds (``Retry-After``)."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(now + int(text), UTC)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _problem_text(body: bytes) -> str:
+    try:
+        problem = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace")
+    if not isinstance(problem, dict):
+        return json.dumps(problem)[:200]
+    parts = [str(problem[k]) for k in ("title", "detail") if problem.get(k)]
+    errors = problem.get("errors")
+    if isinstance(errors, dict):
+        parts += [f"{k}: {'; '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()]
+    return " - ".join(parts)[:300]
+
+
+class DialogportenClient:
+    """Fetches dialogs from the service-owner API with a (shared, cached) Maskinporten token."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenSource,
+        *,
+        transport: Transport | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        request_timeout: float = REQUEST_TIMEOUT,
+        budget: float = FETCH_BUDGET,
+        max_in_process_wait: float = MAX_IN_PROCESS_WAIT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self._transport: Transport = transport or HttpClient()
+        self._clock = clock
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._timeout = request_timeout
+        self._budget = budget
+        self._max_wait = max_in_process_wait
+
+    def url_for(self, dialog_id: str) -> str:
+        return f"{self.base_url}{DIALOG_PATH}{dialog_id}"
+
+    def get_dialog(self, dialog_id: str | uuid.UUID) -> FetchedDialog:
+        """The dialog, typed; or :class:`DeletedDialog` on 410. Raises by branch (see the module doc)."""
+        try:
+            key = str(uuid.UUID(str(dialog_id)))
+        except ValueError:
+            raise DialogportenRefused(f"dialog id {str(dialog_id)[:64]!r} is not a UUID", 400) from None
+        url = self.url_for(key)
+        deadline = self._monotonic() + self._budget
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            response = self._send(url, deadline)
+            status = response.status
+            if status == 200:
+                return self._typed(key, response.body)
+            if status == 410:
+                return DeletedDialog(key)
+            if status == 401 and not refreshed:
+                refreshed = True  # a revoked or clock-skewed token: one fresh token, one more try
+                self.tokens.invalidate()
+                continue
+            if status == 404:
+                until = parse_http_time(response.header("Expires"), self._clock())
+                if until is not None:
+                    raise DialogNotVisibleYet(key, until)
+            if 400 <= status < 500 and status != 429:
+                raise DialogportenRefused(
+                    f"GET {url}: {status} {_problem_text(response.body)}".rstrip(), status
+                ) from None
+            retry_at = parse_http_time(response.header("Retry-After"), self._clock())
+            wait = max(0.0, retry_at.timestamp() - self._clock()) if retry_at else min(2.0**attempt, 8.0)
+            left = deadline - self._monotonic()
+            if attempt >= MAX_ATTEMPTS or wait > self._max_wait or wait >= left:
+                raise DialogportenUnavailable(
+                    f"GET {url}: {status} after {attempt} attempt(s)"
+                    + (f"; Retry-After {wait:.0f} s" if retry_at else ""),
+                    retry_after=wait if retry_at else None,
+                )
+            self._sleep(wait)
+
+    def _send(self, url: str, deadline: float) -> HttpResponse:
+        left = deadline - self._monotonic()
+        if left <= 0:
+            raise DialogportenUnavailable(f"GET {url}: out of time ({self._budget:.0f} s budget)")
+        try:
+            token = self.tokens.token()
+        except AuthError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                raise DialogportenRefused(f"no Maskinporten token: {exc}", exc.status) from exc
+            raise DialogportenUnavailable(f"no Maskinporten token: {exc}") from exc
+        try:
+            return self._transport(
+                "GET",
+                url,
+                body=None,
+                timeout=min(self._timeout, left),
+                headers={"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"},
+                max_bytes=MAX_DIALOG_BYTES,
+            )
+        except InsecureUrl as exc:  # the configured base: no retry can fix it
+            raise DialogportenRefused(f"GET {url}: {exc}", 0) from exc
+        except OutboundError as exc:  # network, deadline, a redirect (never followed), too large
+            raise DialogportenUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _typed(dialog_id: str, body: bytes) -> Dialog:
+        try:
+            return Dialog.model_validate_json(body)
+        except ValidationError as exc:
+            # Dialogporten broke its own contract for this dialog: retrying returns the same bytes.
+            raise DialogportenRefused(
+                f"dialog {dialog_id}: the 200 body does not match the dialog model: "
+                f"{exc.error_count()} error(s), first: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
+                200,
+            ) from None
