@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from shared.events import catalog, messages
-from shared.intake.catchup import CATCHUP_TABLE
+from shared.stores.cursors import CATCHUP_TABLE
 from shared.stores.dialogs import DIALOGS_TABLE
 from shared.stores.idempotency import IDEMPOTENCY_TABLE
 

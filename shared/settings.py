@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
 
-
-class SettingsError(ValueError):
-    """A setting has a value the app cannot use."""
+from shared.errors import SettingsError
 
 
 @dataclass(frozen=True, slots=True)

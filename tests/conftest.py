@@ -120,6 +120,21 @@ def app_functions() -> list[Any]:
     return cached
 
 
+def CATALOG_MODELS() -> list[Any]:
+    """Every catalog type's model class (imported on call: the models load pydantic)."""
+    from shared.events.catalog import CATALOG
+    from shared.events.models import MODELS
+
+    return [MODELS[row.type] for row in CATALOG]
+
+
+def app_handlers() -> Any:
+    """The app's own handler registry (what the queue functions run): tests add and remove handlers here."""
+    from shared.functions import queues
+
+    return queues.registry()
+
+
 def pytest_report_header() -> str:
     where = CONFORMANCE if CONFORMANCE.is_dir() else "absent (conformance tests will skip)"
     return f"CloudEvents conformance vectors: {where}; CI={os.environ.get('CI', '')}"

@@ -20,6 +20,7 @@ from devtools.runner.config import ConfigError, load_local_settings
 from shared import settings
 from shared.altinn import maskinporten
 from shared.altinn.maskinporten import AltinnExchange, AuthError, Environment, MaskinportenClient
+from shared.errors import SettingsError
 from shared.stores.clients import StorageClients
 
 ROOT: Final = Path(__file__).resolve().parent.parent.parent
@@ -144,7 +145,7 @@ class Context:
                 env[f"{settings.STORAGE_CONNECTION}__{service}ServiceUri"] = f"{base}.{service}.core.windows.net"
         try:
             return settings.load(env)
-        except settings.SettingsError as exc:
+        except SettingsError as exc:
             fail(f"{exc}; or pass --account NAME to use an Azure storage account with your az login")
 
     @cached_property

@@ -20,6 +20,7 @@ from azure.storage.queue import QueueClient, QueueServiceClient
 from devtools.cli import output
 from devtools.cli.context import Context
 from devtools.cli.output import console, emit_json, fail
+from shared.errors import MessageError
 from shared.events import catalog, messages
 
 #: How long a message being replayed stays invisible to other replayers.
@@ -42,7 +43,7 @@ def describe(raw_body: str) -> dict[str, Any]:
         return {"readable": False, "reason": "not base64-encoded UTF-8"}
     try:
         obj = messages.decode_message(text)
-    except messages.MessageError as exc:
+    except MessageError as exc:
         return {"readable": False, "reason": str(exc)}
     return {"readable": True, **messages.summary(obj), "claim_check": messages.CLAIM_CHECK_KEY in obj}
 

@@ -53,7 +53,16 @@ from pydantic.alias_generators import to_camel
 
 from shared.altinn.http import HttpClient, HttpResponse, Transport
 from shared.altinn.maskinporten import AuthError, TokenSource
-from shared.errors import InsecureUrl, OutboundError, PermanentError, TransientError
+from shared.errors import (
+    DialogNotVisibleYet,
+    DialogportenRefused,
+    DialogportenUnavailable,
+    EnrichmentNotConfigured,
+    InsecureUrl,
+    OutboundError,
+    PermanentError,
+    TransientError,
+)
 
 __all__ = [
     "SCOPE",
@@ -220,35 +229,6 @@ FetchedDialog = Dialog | DeletedDialog
 
 
 # --- errors, by branch (shared.errors) --------------------------------------------------------
-
-
-class DialogNotVisibleYet(TransientError):
-    """404 with ``Expires``: the dialog exists but is not visible before ``until``."""
-
-    def __init__(self, dialog_id: str, until: datetime) -> None:
-        super().__init__(f"dialog {dialog_id} is not visible until {until.isoformat()}")
-        self.dialog_id = dialog_id
-        self.until = until
-
-
-class DialogportenUnavailable(TransientError):
-    """503/429/5xx, a timeout or a network failure: the queue retries later."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class DialogportenRefused(PermanentError):
-    """A 4xx retrying cannot fix (403 not ours, 404 not found, 400, a 401 after a fresh token)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class EnrichmentNotConfigured(PermanentError):
-    """A handler asked for the dialog but the app has no Maskinporten client configured."""
 
 
 # --- the client -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 
 from shared.altinn.http import HttpClient, Transport, same_endpoint
 from shared.altinn.maskinporten import AuthError, TokenSource
-from shared.errors import DialogportenError, OutboundError
+from shared.errors import EventsApiError, InvalidJson, InvalidValue, OutboundError
 
 __all__ = [
     "EVENTS_PATH",
@@ -50,14 +50,10 @@ MAX_PAGE_BYTES: Final = 16 * 1024 * 1024
 REQUEST_TIMEOUT: Final = 60.0
 
 
-class EventsApiError(DialogportenError):
-    """A page could not be read: the API's answer, a refused token, or a failed call."""
-
-
 def check_resource(resource: str) -> str:
     """``resource`` if the events API would take it (``EventsController.ValidateQueryParams``), else ValueError."""
     if not resource.startswith(RESOURCE_PREFIX) or len(resource) == len(RESOURCE_PREFIX):
-        raise ValueError(f"a resource is {RESOURCE_PREFIX}<id>, got {resource[:120]!r}")
+        raise InvalidValue(f"a resource is {RESOURCE_PREFIX}<id>, got {resource[:120]!r}")
     return resource
 
 
@@ -84,7 +80,7 @@ class EventsApi:
         types: Sequence[str] = (),
     ) -> None:
         if not 1 <= size <= MAX_SIZE:
-            raise ValueError(f"size must be 1..{MAX_SIZE}, got {size}")
+            raise InvalidValue(f"size must be 1..{MAX_SIZE}, got {size}")
         self.platform = platform.rstrip("/")
         self.tokens = tokens
         self.size = size
@@ -130,12 +126,11 @@ class EventsApi:
             text = response.body[:300].decode("utf-8", "replace").strip()
             raise EventsApiError(f"GET {url}: {response.status} {text}".rstrip())
         from shared.events.jsonformat import parse_json
-        from shared.intake.problems import Problem
 
         try:
             events = parse_json(response.body, "events page")
-        except Problem as problem:
-            raise EventsApiError(f"GET {url}: 200, but {problem.detail}") from None
+        except InvalidJson as exc:
+            raise EventsApiError(f"GET {url}: 200, but {exc.detail}") from None
         if not isinstance(events, list):
             raise EventsApiError(f"GET {url}: 200, but the answer is a JSON {type(events).__name__}, not an array")
         link = response.header("next")

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from shared.altinn.http import HttpClient, HttpResponse, Transport
-from shared.errors import OutboundError
+from shared.errors import AuthError, InvalidValue, OutboundError
 
 __all__ = [
     "PROD",
@@ -74,14 +74,6 @@ FALLBACK_ALTINN_LIFETIME: Final = 30 * 60
 HTTP_TIMEOUT: Final = 30.0
 #: A token answer is a few KiB.
 MAX_TOKEN_BYTES: Final = 256 * 1024
-
-
-class AuthError(Exception):
-    """A token could not be obtained; the message says from where and why."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +180,7 @@ def grant_claims(
     resource: str | None = None,
 ) -> dict[str, Any]:
     if not 0 < lifetime <= MAX_GRANT_LIFETIME:
-        raise ValueError(f"a grant lives at most {MAX_GRANT_LIFETIME} s, asked for {lifetime}")
+        raise InvalidValue(f"a grant lives at most {MAX_GRANT_LIFETIME} s, asked for {lifetime}")
     iat = int(now)
     claims: dict[str, Any] = {
         "aud": issuer,

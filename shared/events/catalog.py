@@ -8,14 +8,10 @@ README's table and the sample events. Adding a type is adding one row.
 
 from __future__ import annotations
 
-import builtins
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:  # only for the annotation: shared.events.models (and pydantic) load on first use, not at indexing
-    from shared.events.models import DialogportenEvent
+from typing import Final
 
 
 class Family(StrEnum):
@@ -58,21 +54,9 @@ class EventType:
     type: str
     family: Family
     model_name: str
-    """Name of the pydantic model in :mod:`shared.events.models` for this type (checked when that module loads)."""
+    """Name of the pydantic model in :mod:`shared.events.models` for this type (``models.MODELS[type]`` is the
+    class; ``models.mismatches()``, run by the tests, checks that the two agree)."""
     description: str
-
-    @property
-    def model(self) -> builtins.type[DialogportenEvent]:  # builtins: `type` is a field here
-        """The pydantic model class of this type.
-
-        :mod:`shared.events.models` resolves every row's :attr:`model_name` once, when it
-        is first imported, and refuses a name that is not a model of the row's
-        family. Imported here on first use only: indexing the app (every cold
-        start) must not load pydantic.
-        """
-        from shared.events.models import MODELS
-
-        return MODELS[self.type]
 
     @property
     def queue(self) -> str:

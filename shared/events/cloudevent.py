@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from shared.errors import FieldError
 from shared.events import rfc3339
-from shared.intake.problems import FieldError
 
 SPECVERSION: Final = "1.0"
 REQUIRED: Final = ("specversion", "id", "source", "type")

@@ -1,4 +1,4 @@
-"""The strict JSON event format: bytes in, parsed JSON out, every bad input a 400.
+"""The strict JSON event format: bytes in, parsed JSON out, every bad input an :class:`~shared.errors.InvalidJson`.
 
 The CloudEvents SDK keeps its JSON format (``formats/json.py``) apart from the
 HTTP binding; so does this project. The rules here are stricter than
@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any, Final
 
-from shared.intake.problems import FieldError, bad_request, clip
+from shared.errors import FieldError, InvalidJson, clip
 
 __all__ = ["parse_json"]
 
@@ -77,27 +77,28 @@ def _has_surrogate(text: str) -> bool:
 def parse_json(raw: bytes, what: str = "body") -> Any:
     """Strict JSON: UTF-8, no NaN/Infinity or out-of-range numbers, no lone surrogates, no duplicate names.
 
-    Bad input is a 400, never a 500.
+    Bad input raises :class:`~shared.errors.InvalidJson` (which the intake answers with a 400), never
+    anything else.
     """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise bad_request(
+        raise InvalidJson(
             "invalid-utf8", f"The {what} is not valid UTF-8 (byte {exc.start})", FieldError(what, "must be UTF-8")
         ) from None
     text = text.removeprefix("\ufeff")
     if not text.strip():
-        raise bad_request("empty-body", f"The {what} is empty; expected a CloudEvent", FieldError(what, "required"))
+        raise InvalidJson("empty-body", f"The {what} is empty; expected a CloudEvent", FieldError(what, "required"))
     try:
         parsed = json.loads(
             text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_no_duplicates
         )
     except RecursionError:
-        raise bad_request(
+        raise InvalidJson(
             "invalid-json", f"The {what} is nested too deeply", FieldError(what, "JSON nesting too deep")
         ) from None
     except json.JSONDecodeError as exc:
-        raise bad_request(
+        raise InvalidJson(
             "invalid-json",
             f"The {what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             FieldError(what, "must be JSON"),
@@ -105,12 +106,12 @@ def parse_json(raw: bytes, what: str = "body") -> Any:
     except ValueError as exc:  # NaN, duplicates, integers over Python's digit limit
         reason = "a number has more than 4300 digits" if "integer string conversion" in str(exc) else str(exc)
         detail = f"The {what} is not acceptable JSON: {reason}"
-        raise bad_request("invalid-json", detail, FieldError(what, reason)) from None
+        raise InvalidJson("invalid-json", detail, FieldError(what, reason)) from None
     # Only a \uD800-\uDFFF escape can make one; most bodies have none, so the walk is skipped.
     where = _lone_surrogate(parsed) if _SURROGATE_ESCAPE.search(text) else None
     if where is not None:
         rule = "must not contain a lone surrogate (an unpaired \\ud800-\\udfff escape)"
-        raise bad_request(
+        raise InvalidJson(
             "invalid-json", f"The {what} is not acceptable JSON: a string has a lone surrogate", FieldError(where, rule)
         )
     return parsed

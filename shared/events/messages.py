@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from shared.errors import PermanentError
+from shared.errors import MessageError
 from shared.events.catalog import CATALOG, UNROUTED_QUEUE
 
 #: Azure Storage queue messages are at most 64 KiB; base64 (as the queue trigger
@@ -35,10 +35,6 @@ _CLAIM_CHECK_BLOB: Final = re.compile(
     r"(?P<queue>[a-z0-9-]{3,63})/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.json"
 )
 _CLAIM_CHECK_QUEUES: Final = frozenset([row.queue for row in CATALOG] + [UNROUTED_QUEUE])
-
-
-class MessageError(PermanentError, ValueError):
-    """A queue message that can never be processed (not JSON, not an object, broken claim check)."""
 
 
 def serialize_event(event: Mapping[str, Any]) -> str:

@@ -25,36 +25,60 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from shared.errors import PermanentError
+from shared.errors import EventError
 from shared.events import rfc3339
 from shared.events.catalog import CATALOG, EventType, Family
 
 __all__ = [
+    "MODELS",
+    "RESOURCE_PREFIX",
+    "ActivityClosed",
+    "ActivityCorrespondenceConfirmed",
+    "ActivityCorrespondenceOpened",
+    "ActivityCreated",
     "ActivityData",
+    "ActivityDialogDeleted",
+    "ActivityDialogOpened",
+    "ActivityDialogRestored",
     "ActivityEvent",
+    "ActivityFormSaved",
+    "ActivityFormSubmitted",
+    "ActivityInformation",
+    "ActivityPaymentMade",
+    "ActivitySentToFormFill",
+    "ActivitySentToPayment",
+    "ActivitySentToSendIn",
+    "ActivitySentToSigning",
+    "ActivitySignatureProvided",
+    "ActivityTransmissionOpened",
+    "DialogCreated",
     "DialogData",
+    "DialogDeleted",
     "DialogEvent",
+    "DialogRestored",
+    "DialogSeen",
+    "DialogUpdated",
     "DialogportenEvent",
     "EventError",
+    "TransmissionCreated",
     "TransmissionData",
     "TransmissionEvent",
     "UnknownEvent",
+    "mismatches",
     "model_for",
     "parse_event",
     "parse_time",
+    "parse_unknown",
     "time_key",
 ]
 
 RESOURCE_PREFIX: Final = "urn:altinn:resource:"
-
-
-class EventError(PermanentError, ValueError):
-    """An event that can never be turned into its model (wrong shape, bad GUID, missing activityId...)."""
 
 
 def parse_time(value: str) -> datetime:
@@ -324,16 +348,29 @@ _FAMILY_BASE: Final[dict[Family, type[DialogportenEvent]]] = {
 }
 
 
-def _resolve(row: EventType) -> type[DialogportenEvent]:
-    model = getattr(sys.modules[__name__], row.model_name, None)
-    base = _FAMILY_BASE[row.family]
-    if not (isinstance(model, type) and issubclass(model, base)):
-        raise TypeError(f"catalog row {row.type}: shared.events.models.{row.model_name} must be a {base.__name__}")
-    return model
+#: type string -> model class, for every catalog row (a row naming no model fails the import).
+MODELS: Final[dict[str, type[DialogportenEvent]]] = {
+    row.type: getattr(sys.modules[__name__], row.model_name) for row in CATALOG
+}
 
 
-#: type string -> model class, for every catalog row (fails at import if a row has no model).
-MODELS: Final[dict[str, type[DialogportenEvent]]] = {row.type: _resolve(row) for row in CATALOG}
+def mismatches(rows: Iterable[EventType] = CATALOG) -> list[str]:
+    """Every way a catalog row and its model disagree: no such model, not of the row's family, another type.
+
+    Checked by the tests rather than on every import: importing the models must not reach back into the
+    catalog's rows for anything but their names (the catalog imports no model at all).
+    """
+    found = []
+    for row in rows:
+        model = getattr(sys.modules[__name__], row.model_name, None)
+        base = _FAMILY_BASE[row.family]
+        if not (isinstance(model, type) and issubclass(model, base)):
+            found.append(f"catalog row {row.type}: shared.events.models.{row.model_name} must be a {base.__name__}")
+            continue
+        literal = get_args(model.model_fields["type"].annotation)
+        if literal != (row.type,):
+            found.append(f"catalog row {row.type}: {row.model_name}.type is Literal{list(literal)}, not the row's type")
+    return found
 
 
 def model_for(event_type: str) -> type[DialogportenEvent] | None:

@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Final
 
+from shared.errors import InvalidValue
+
 _PATTERN: Final = re.compile(
     r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[Tt]"
     r"(?P<hour>\d{2}):(?P<minute>\d{2}):(?P<second>\d{2})(?:\.(?P<frac>\d+))?"
@@ -72,7 +74,7 @@ def _parse_cached(value: str) -> Timestamp:
 def _parse(value: str) -> Timestamp:
     match = _PATTERN.fullmatch(value)
     if match is None:
-        raise ValueError("not an RFC 3339 date-time with seconds")
+        raise InvalidValue("not an RFC 3339 date-time with seconds")
     hour, minute, second = int(match["hour"]), int(match["minute"]), int(match["second"])
     offset = match["offset"]
     if offset in ("Z", "z"):
@@ -80,22 +82,22 @@ def _parse(value: str) -> Timestamp:
     else:
         off_hours, off_minutes = int(offset[1:3]), int(offset[4:6])
         if off_hours > 23 or off_minutes > 59:
-            raise ValueError("offset out of range")
+            raise InvalidValue("offset out of range")
         sign = -1 if offset[0] == "-" else 1
         tz = timezone(sign * timedelta(hours=off_hours, minutes=off_minutes))
     if hour > 23 or minute > 59 or second > LEAP_SECOND:
-        raise ValueError("hour, minute or second out of range")
+        raise InvalidValue("hour, minute or second out of range")
     leap = second == LEAP_SECOND
     try:
         whole = datetime(
             int(match["year"]), int(match["month"]), int(match["day"]), hour, minute, 59 if leap else second, tzinfo=tz
         ).astimezone(UTC)
     except (ValueError, OverflowError):  # February 30th; or an offset that leaves year 1..9999
-        raise ValueError("no such date") from None
+        raise InvalidValue("no such date") from None
     fraction = match["frac"] or ""
     if leap:
         if (whole.hour, whole.minute) != (23, 59):
-            raise ValueError("a leap second (:60) occurs only at 23:59 UTC")
+            raise InvalidValue("a leap second (:60) occurs only at 23:59 UTC")
         fraction = "9" * max(TICKS_DIGITS, len(fraction))
     return Timestamp(whole, fraction)
 

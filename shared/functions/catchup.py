@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any, Final
 import azure.functions as func
 
 from shared import logs, settings
-from shared.errors import DialogportenError
+from shared.errors import CatchUpError, CatchUpFailed
 from shared.stores import clients as storage
 
 if TYPE_CHECKING:
-    from shared.intake.catchup import CursorStore
     from shared.intake.plan import EventSink, Policy
+    from shared.stores.cursors import CursorStore
 
 bp = func.Blueprint()
 
@@ -46,10 +46,6 @@ SCHEDULE: Final = "23 */5 * * * *"
 #: Below host.json's functionTimeout (5 min), and below the period: runs never overlap.
 MAX_SECONDS: Final = 200
 CATCHUP: Final = "dialogporten.catchup"
-
-
-class CatchUpFailed(DialogportenError):
-    """At least one resource's catch-up failed this run (each is logged with its resource and cursor)."""
 
 
 def run(cfg: settings.Settings | None = None, clients: storage.StorageClients | None = None) -> list[dict[str, Any]]:
@@ -62,8 +58,8 @@ def run(cfg: settings.Settings | None = None, clients: storage.StorageClients | 
         reason = f"CATCHUP_RESOURCES is set but Maskinporten is not configured: set {enrichment.missing}"
         logs.log_event(CATCHUP, logs.Outcome.FAILED, logging.ERROR, reason=reason)
         return [{"outcome": "failed", "reason": reason}]
-    from shared.intake.catchup import CursorStore
     from shared.intake.plan import Policy
+    from shared.stores.cursors import CursorStore
     from shared.stores.sink import QueueSink
 
     clients = clients or storage.current()
@@ -98,7 +94,8 @@ def _one(
     fields: dict[str, Any],
 ) -> dict[str, Any]:
     from shared.altinn import clients as clients_of  # on first use: indexing needs neither SDK nor key
-    from shared.intake.catchup import FROM_THE_START, CatchUpError, CatchUpResult, Saved, catch_up
+    from shared.intake.catchup import FROM_THE_START, CatchUpResult, catch_up
+    from shared.stores.cursors import Saved
 
     saved = cursors.get(resource)
     if saved is None:  # the first catch-up: its look-back is saved before the first page, and kept

@@ -12,7 +12,9 @@ Nothing consumes it, so nothing can lose it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
@@ -21,7 +23,23 @@ from shared.events.catalog import CATALOG
 from shared.settings import STORAGE_CONNECTION
 from shared.stores import clients as storage
 
+if TYPE_CHECKING:
+    from shared.processing.registry import Registry
+
 bp = func.Blueprint()
+
+_REGISTRY: list[Registry] = []
+_BUILDING = threading.Lock()
+
+
+def registry() -> Registry:
+    """The app's handler registry, built once, with the first message (discovery imports the handlers)."""
+    with _BUILDING:
+        if not _REGISTRY:
+            from shared.processing.registry import app_registry
+
+            _REGISTRY.append(app_registry())
+        return _REGISTRY[0]
 
 
 def _adapter(queue: str, name: str) -> Callable[[func.QueueMessage], None]:
@@ -37,6 +55,7 @@ def _adapter(queue: str, name: str) -> Callable[[func.QueueMessage], None]:
             dequeue_count=int(msg.dequeue_count or 1),
             clients=storage.current(),
             cfg=settings.current(),
+            registry=registry(),
             message_id=msg.id,
         )
 

@@ -8,42 +8,24 @@
 Write a typed function and decorate it::
 
     from shared.events import DialogCreated
-    from shared.processing.registry import handles
+    from shared.handlers import handles
 
     @handles(DialogCreated)
     def on_created(event: DialogCreated) -> None:
         ...
 
-Parsing, queues, retries, poison queues, duplicate suppression and function
-registration are done for you. Every type already has a default handler that
-keeps the ``dialogs`` table (``GET /api/dialogs/{dialogId}``) up to date; your
-handlers run after it. Importing this package registers every handler: the
-family modules first (so the defaults run first), then every other module of
-the package in name order. A module that fails to import fails the app's
-start, instead of its handlers silently never running.
+Parsing, queues, retries, poison queues, duplicate suppression and function registration are done for
+you. Before your handlers, the app runs its own for every event: it keeps the ``dialogs`` table
+(``GET /api/dialogs/{dialogId}``) up to date (:mod:`shared.processing.defaults`). With the first queue
+message the app imports every module of this package, in name order, and registers each function marked
+``@handles``, in the order they are written; a module that fails to import fails that message loudly,
+instead of its handlers silently never running.
 
-Events of types the catalog does not know are parked on
-``dialogporten-unrouted`` and reach no handler: add a catalog row, then
-``dpctl parked reroute``.
+Events of types the catalog does not know are parked on ``dialogporten-unrouted`` and reach no handler:
+add a catalog row, then ``dpctl parked reroute``.
 """
 
-from shared.handlers import activity, dialog, transmission
-from shared.processing.registry import HandlerContext, discover, handlers_for, handles, has_effects, invoke
+from shared.errors import CannotSucceed
+from shared.processing.registry import HandlerContext, handles
 
-#: Infrastructure of the package, not handlers.
-_NOT_HANDLERS = ("registry",)
-
-#: Every module of the package that was imported for its handlers.
-DISCOVERED: tuple[str, ...] = tuple(discover(__name__, __path__, skip=_NOT_HANDLERS))
-
-__all__ = [
-    "DISCOVERED",
-    "HandlerContext",
-    "activity",
-    "dialog",
-    "handlers_for",
-    "handles",
-    "has_effects",
-    "invoke",
-    "transmission",
-]
+__all__ = ["CannotSucceed", "HandlerContext", "handles"]

@@ -2,6 +2,9 @@
 
 YOUR CODE GOES HERE, e.g.::
 
+    from shared.events import ActivityEvent, ActivityFormSubmitted, ActivityPaymentMade, ActivitySignatureProvided
+    from shared.handlers import handles
+
     @handles(ActivitySignatureProvided)
     def on_signed(event: ActivitySignatureProvided) -> None:
         ...  # event.activity_id, event.data.extended_activity_type
@@ -13,15 +16,3 @@ YOUR CODE GOES HERE, e.g.::
 Raise to have the event retried; raise ``CannotSucceed(reason)`` (``shared.errors``)
 to poison it now. A handler may take a second argument, the ``HandlerContext``.
 """
-
-from __future__ import annotations
-
-from shared.events import ActivityEvent
-from shared.handlers.registry import HandlerContext, handles
-from shared.stores.dialogs import DialogStore
-
-
-@handles(ActivityEvent, effects=False)
-def keep_dialog_state(event: ActivityEvent, ctx: HandlerContext) -> bool:
-    """Default: record the activity (last activity, count) on the dialog's row."""
-    return DialogStore(ctx.clients.tables).record(event)  # False: stored before (a duplicate)

@@ -2,6 +2,9 @@
 
 YOUR CODE GOES HERE. Add a typed function per event type, e.g.::
 
+    from shared.events import DialogCreated
+    from shared.handlers import handles
+
     @handles(DialogCreated)
     def notify_case_system(event: DialogCreated) -> None:
         ...  # event.dialog_id, event.party, event.service_resource, event.data.process
@@ -14,15 +17,3 @@ Each event (``source`` + ``id``) reaches your handler once in normal
 operation; make outside effects idempotent anyway (keyed on ``event.source``
 and ``event.id``) for the rare claim that expires while a handler still runs.
 """
-
-from __future__ import annotations
-
-from shared.events import DialogEvent
-from shared.handlers.registry import HandlerContext, handles
-from shared.stores.dialogs import DialogStore
-
-
-@handles(DialogEvent, effects=False)
-def keep_dialog_state(event: DialogEvent, ctx: HandlerContext) -> bool:
-    """Default: keep the dialog's row in the ``dialogs`` table up to date."""
-    return DialogStore(ctx.clients.tables).record(event)  # False: stored before (a duplicate)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import unquote
 
-from shared.events.jsonformat import parse_json
+from shared.errors import InvalidJson
+from shared.events import jsonformat
 from shared.intake.problems import FieldError, Problem, bad_request, clip, too_many_events, unsupported_media_type
 
 __all__ = [
@@ -36,6 +37,14 @@ MAX_BATCH_EVENTS: Final = 100
 STRUCTURED: Final = "application/cloudevents+json"
 BATCH: Final = "application/cloudevents-batch+json"
 JSON: Final = "application/json"
+
+
+def parse_json(raw: bytes, what: str = "body") -> Any:
+    """The strict JSON format (:mod:`shared.events.jsonformat`); what it refuses is a 400."""
+    try:
+        return jsonformat.parse_json(raw, what)
+    except InvalidJson as exc:
+        raise bad_request(exc.slug, exc.detail, exc.error) from None
 
 
 @dataclass(frozen=True, slots=True)

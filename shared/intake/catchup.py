@@ -19,29 +19,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from datetime import datetime
+from typing import Any, Final
 
 from shared.altinn.events_api import EventsApi, EventsApiError
-from shared.errors import DialogportenError
+from shared.errors import CatchUpError
 from shared.events import rfc3339
 from shared.intake.plan import EventSink, Policy, accept
 from shared.logs import Outcome
 
-if TYPE_CHECKING:
-    from azure.data.tables import TableServiceClient
-
 __all__ = [
-    "CATCHUP_TABLE",
+    "FROM_THE_START",
     "CatchUpError",
     "CatchUpResult",
-    "CursorStore",
-    "Saved",
     "catch_up",
     "parse_since",
 ]
-
-CATCHUP_TABLE: Final = "catchup"
 #: ``--since`` and a fresh cursor: from the oldest event Altinn keeps (90 days).
 FROM_THE_START: Final = "0"
 
@@ -52,18 +45,6 @@ def parse_since(value: str) -> datetime | None:
         return rfc3339.parse(value).utc
     except ValueError:
         return None
-
-
-class CatchUpError(DialogportenError):
-    """Reading stopped; ``cursor`` is where to resume (everything up to it is on the queues).
-
-    ``partial`` is what was done before it stopped (set by :func:`catch_up`).
-    """
-
-    def __init__(self, message: str, cursor: str) -> None:
-        super().__init__(message)
-        self.cursor = cursor
-        self.partial: CatchUpResult | None = None
 
 
 @dataclass
@@ -184,57 +165,3 @@ def _time_of(event: Any) -> datetime | None:
 def _older(event: Any, moment: datetime) -> bool:
     when = _time_of(event)
     return when is not None and when < moment
-
-
-@dataclass(frozen=True, slots=True)
-class Saved:
-    """Where a resource's catch-up resumes, and the look-back of its first catch-up while that lasts."""
-
-    cursor: str
-    skip_before: datetime | None = None
-
-
-class CursorStore:
-    """Where the timer resumes, per resource: table :data:`CATCHUP_TABLE`, ``PartitionKey`` ``cursor``.
-
-    ``SkipBefore`` is written with the first cursor and kept until a run reaches the end of the stream,
-    so the first catch-up's look-back holds over every run it takes.
-    """
-
-    PARTITION: Final = "cursor"
-
-    def __init__(self, tables: TableServiceClient) -> None:
-        from shared.stores.tables import ensure_table
-
-        self._table = ensure_table(tables, CATCHUP_TABLE)
-
-    @staticmethod
-    def _row_key(resource: str) -> str:
-        # RowKey forbids / \ # ? and control characters; resource URNs are letters, digits, ':' '-' '_'.
-        import re
-
-        return re.sub(r"[/\\#?\x00-\x1f\x7f]", "_", resource)
-
-    def get(self, resource: str) -> Saved | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            row = self._table.get_entity(self.PARTITION, self._row_key(resource))
-        except ResourceNotFoundError:
-            return None
-        skip = row.get("SkipBefore")
-        return Saved(str(row["Cursor"]), skip.astimezone(UTC) if isinstance(skip, datetime) else None)
-
-    def put(self, resource: str, saved: Saved) -> None:
-        from azure.data.tables import UpdateMode
-
-        entity: dict[str, Any] = {
-            "PartitionKey": self.PARTITION,
-            "RowKey": self._row_key(resource),
-            "Resource": resource,
-            "Cursor": saved.cursor,
-            "SavedAt": datetime.now(UTC),
-        }
-        if saved.skip_before is not None:
-            entity["SkipBefore"] = saved.skip_before
-        self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)

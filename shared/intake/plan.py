@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from shared import logs
+from shared.errors import EventTooLarge, StorageUnavailable
 from shared.events import catalog, cloudevent, messages, rfc3339
 from shared.events.cloudevent import CloudEvent
 from shared.intake.binding import BATCH, JSON, MAX_BATCH_EVENTS, STRUCTURED, WebhookRequest, WebhookResponse, parse
@@ -88,14 +89,6 @@ SEND_CONCURRENCY: Final = 8
 SEND_BUDGET_SECONDS: Final = 20.0
 DEFAULT_MAX_CLOCK_SKEW_SECONDS: Final = 300
 ALLOW: Final = "POST, OPTIONS"
-
-
-class StorageUnavailable(Exception):
-    """The sink could not make an event durable; the sender must retry."""
-
-
-class EventTooLarge(Exception):
-    """Storage refused the event as too large (HTTP 413): the sender's fault, a retry cannot help."""
 
 
 class EventSink(Protocol):

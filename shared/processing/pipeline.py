@@ -55,17 +55,18 @@ from typing import Any, Final
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import handlers, logs
-from shared.errors import PermanentError
+from shared import logs
+from shared.errors import AlreadyCompleted, AlreadyInProgress, ClaimLost, MessageError, PermanentError
 from shared.events.catalog import BY_QUEUE, poison_queue_for
-from shared.events.messages import MessageError, decode_message, resolve_claim_check, summary
+from shared.events.identity import event_key
+from shared.events.messages import decode_message, resolve_claim_check, summary
 from shared.events.models import DialogportenEvent, EventError, parse_event
 from shared.logs import Outcome
 from shared.processing.hostconfig import QueueSettings, host_queue_settings
-from shared.processing.registry import HandlerContext
+from shared.processing.registry import HandlerContext, Registry
 from shared.settings import Settings
 from shared.stores.clients import NEVER_EXPIRE, StorageClients, queue_client, send_creating_queue
-from shared.stores.idempotency import AlreadyCompleted, AlreadyInProgress, ClaimLost, IdempotencyStore, event_key
+from shared.stores.idempotency import IdempotencyStore
 
 __all__ = [
     "DUPLICATE",
@@ -119,6 +120,7 @@ def process_message(
     dequeue_count: int,
     clients: StorageClients,
     cfg: Settings,
+    registry: Registry,
     message_id: str | None = None,
     queue_settings: QueueSettings | None = None,
 ) -> Outcome:
@@ -136,7 +138,7 @@ def process_message(
 
     ctx = HandlerContext(clients, cfg, queue, dequeue_count, message_id)
     try:
-        return _process(body, ctx=ctx, fields=fields, qs=qs, log=log)
+        return _process(body, ctx=ctx, registry=registry, fields=fields, qs=qs, log=log)
     except Exception as exc:
         # Every failure is logged here, once: a handler's exception or storage trouble alike.
         reason = _reason(exc)
@@ -160,23 +162,22 @@ def _process(
     body: str | bytes,
     *,
     ctx: HandlerContext,
+    registry: Registry,
     fields: dict[str, Any],
     qs: QueueSettings,
     log: Callable[..., None],
 ) -> Outcome:
     clients, queue, cfg = ctx.clients, ctx.queue, ctx.settings
-    try:
-        envelope = decode_message(body)
-        fields.update(summary(envelope))
-        obj = resolve_claim_check(envelope, _fetch_blob(clients))
-        event = _typed(queue, obj)
-    except (MessageError, EventError) as exc:
-        raise _CannotDecode(f"can never succeed: {exc}") from exc
+    # A MessageError or EventError here poisons at once: not an event of this queue's type.
+    envelope = decode_message(body)
+    fields.update(summary(envelope))
+    obj = resolve_claim_check(envelope, _fetch_blob(clients))
+    event = _typed(queue, obj)
 
-    chosen = handlers.handlers_for(type(event))
-    if not any(handlers.has_effects(handler) for handler in chosen):
+    chosen = registry.handlers_for(type(event))
+    if not any(handler.effects for handler in chosen):
         try:
-            applied = [handlers.invoke(handler, event, ctx) for handler in chosen]
+            applied = [handler(event, ctx) for handler in chosen]
         except Exception as exc:
             put_back = _put_back_until_visible(exc, event, body, ctx, log)
             if put_back is None:
@@ -209,7 +210,7 @@ def _process(
 
     try:
         for handler in chosen:
-            handlers.invoke(handler, event, ctx)
+            handler(event, ctx)
     except Exception as exc:
         try:
             store.release(claim)  # so that the retry (or a replay from poison) runs at once
@@ -269,13 +270,9 @@ def _not_visible_delay(exc: Exception, event: DialogportenEvent, cfg: Settings) 
     return max(1, min(math.ceil(until - now), MAX_VISIBILITY_SECONDS))
 
 
-class _CannotDecode(PermanentError):
-    """The message is not an event of its queue's type (its reason says why)."""
-
-
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, _CannotDecode):
-        return str(exc)
+    if isinstance(exc, MessageError | EventError):  # what the message is, not a failure of code
+        return f"can never succeed: {exc}"
     if isinstance(exc, PermanentError):
         return f"can never succeed: {type(exc).__name__}: {exc}"
     return f"{type(exc).__name__}: {exc}"

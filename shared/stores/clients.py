@@ -30,6 +30,7 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from shared import settings as settings_module
+from shared.errors import SettingsError
 from shared.settings import Settings, StorageSettings
 from shared.stores.devstorage import expand_connection_string
 
@@ -99,9 +100,7 @@ def _credential(storage: StorageSettings) -> Any:
 
 def _require(uri: str | None, what: str) -> str:
     if not uri:
-        raise settings_module.SettingsError(
-            f"Identity-based storage needs {settings_module.STORAGE_CONNECTION}__{what} to be set"
-        )
+        raise SettingsError(f"Identity-based storage needs {settings_module.STORAGE_CONNECTION}__{what} to be set")
     return uri
 
 

@@ -24,7 +24,7 @@ Exactly-once by construction
 ``apply`` is order-independent but not idempotent: the counters would double
 count a repeated event. So the store never rewrites a row: each applied event
 is ONE insert of its own row in its dialog's partition, keyed on
-:func:`shared.stores.idempotency.event_key` (``source`` + ``id``). The table refuses
+:func:`shared.events.identity.event_key` (``source`` + ``id``). The table refuses
 a second entity with the same keys, so a redelivery, a concurrent duplicate or
 the retry after a worker died mid-way is refused as a duplicate, and the state
 is the fold of the partition's rows (one query), computed when it is read.
@@ -66,8 +66,8 @@ from azure.core.exceptions import ResourceExistsError
 
 from shared import logs
 from shared.events.catalog import Family
+from shared.events.identity import event_key
 from shared.events.models import ActivityEvent, DialogportenEvent, TransmissionEvent
-from shared.stores.idempotency import event_key
 from shared.stores.tables import ensure_table, record_key
 
 if TYPE_CHECKING:

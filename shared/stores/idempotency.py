@@ -25,7 +25,7 @@ removes them for whoever schedules it.
 Identity: a CloudEvent is identified by ``source`` + ``id`` (CloudEvents 1.0:
 "Producers MUST ensure that source + id is unique for each distinct event");
 published Dialogporten examples reuse one ``id`` for different events.
-Processing keys records on :func:`event_key`, a digest of both.
+Processing keys records on :func:`shared.events.identity.event_key`, a digest of both.
 
 Upgrade from records keyed on ``id`` alone: those records carry the event's
 type and dialog id. :meth:`IdempotencyStore.claim` given ``legacy_key`` treats
@@ -45,8 +45,6 @@ or a hash of it when it holds characters a key may not), ``RowKey`` = ``""``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import time
 import uuid
 import weakref
@@ -65,7 +63,8 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import UpdateMode
 
-from shared.errors import TransientError
+from shared.errors import AlreadyCompleted, AlreadyInProgress, ClaimLost, IdempotencyError
+from shared.events.identity import event_key
 from shared.stores import tables
 from shared.stores.tables import ensure_table, record_key
 
@@ -94,26 +93,6 @@ COMPLETED: Final = "COMPLETED"
 _ROW: Final = ""
 
 
-class IdempotencyError(Exception):
-    """Base of the store's refusals."""
-
-
-class AlreadyCompleted(IdempotencyError):
-    """The event was handled before: acknowledge it, do not run the handlers again."""
-
-
-class AlreadyInProgress(IdempotencyError, TransientError):
-    """Another worker holds a live claim on the event: try again later."""
-
-    def __init__(self, event_id: str, expires_at: datetime) -> None:
-        super().__init__(f"event {event_id} is being handled elsewhere; claim expires at {expires_at.isoformat()}")
-        self.expires_at = expires_at
-
-
-class ClaimLost(IdempotencyError):
-    """Our claim expired and another worker took it over before we completed."""
-
-
 @dataclass(frozen=True, slots=True)
 class Claim:
     """Proof of a claim: the key and the etag of the record we wrote."""
@@ -140,15 +119,6 @@ KEYED_SINCE_ROW: Final = "$keyed-on-source-and-id"
 #: Margin for older instances still writing during a deployment's overlap.
 _LEGACY_MARGIN: Final = timedelta(days=1)
 _KEYED_SINCE: Final[weakref.WeakKeyDictionary[Any, dict[str, datetime]]] = weakref.WeakKeyDictionary()
-
-
-def event_key(source: str, event_id: str) -> str:
-    """The identity of a CloudEvent, ``source`` + ``id``, as one fixed-length key (a digest of both).
-
-    JSON-encoding the pair keeps it unambiguous: no (source, id) pair encodes like another.
-    """
-    pair = json.dumps([source, event_id], ensure_ascii=True, separators=(",", ":"))
-    return "ce-" + hashlib.sha256(pair.encode("ascii")).hexdigest()
 
 
 def _utc(value: Any) -> datetime:

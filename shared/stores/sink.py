@@ -21,10 +21,9 @@ from azure.storage.queue import QueueClient
 if TYPE_CHECKING:
     from azure.storage.blob import ContentSettings
 
+from shared.errors import EventTooLarge, StorageUnavailable, clip
 from shared.events import messages
 from shared.events.cloudevent import CloudEvent
-from shared.intake.plan import EventTooLarge, StorageUnavailable
-from shared.intake.problems import clip
 from shared.stores.clients import NEVER_EXPIRE, StorageClients, send_creating_queue
 
 

@@ -2,9 +2,11 @@
 
 Each test starts ``python -m devtools.runner`` against the session's Azurite
 with a temporary host.json (short visibility timeout, fast polling) and a short
-idempotency claim timeout. A ``sitecustomize`` on the runner's PYTHONPATH adds
-a user handler, the way a user would, that records what it saw to a file, and
-can be told to fail or to hang (for the poison and killed-worker tests).
+idempotency claim timeout. A ``sitecustomize`` on the runner's PYTHONPATH adds a
+folder to the ``shared.handlers`` package, in which a user's handler module sits as
+if dropped into ``shared/handlers/`` (found by the app's discovery like any other):
+it records what it saw to a file, and can be told to fail or to hang (for the
+poison and killed-worker tests).
 """
 
 from __future__ import annotations
@@ -32,9 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 CLAIM_TIMEOUT = 4
 
 SITECUSTOMIZE = """
+import os
+import shared.handlers
+
+shared.handlers.__path__.append(os.path.join(os.path.dirname(__file__), "handlers"))
+"""
+
+#: A user's handler module, written as the README shows: ``site/handlers/e2e_recorder.py``.
+RECORDER = """
 import json, os, time
-from shared.events.models import DialogportenEvent
-from shared.processing.registry import handles
+from shared.events import DialogportenEvent
+from shared.handlers import handles
 
 @handles(DialogportenEvent)
 def e2e_recorder(event):
@@ -106,8 +116,9 @@ class Runner:
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "handlers").mkdir(parents=True)
     (tmp_path / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    (tmp_path / "site" / "handlers" / "e2e_recorder.py").write_text(RECORDER, encoding="utf-8")
     (tmp_path / "host.json").write_text(json.dumps(HOST_JSON), encoding="utf-8")
     return tmp_path
 

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.altinn_sim import Client, Options, Simulator
-from shared.intake.catchup import CursorStore, Saved
 from shared.stores.clients import StorageClients
+from shared.stores.cursors import CursorStore, Saved
 from tests.conftest import load_fixture
 from tests.e2e.harness import Runner, post, recorded, wait_for
 

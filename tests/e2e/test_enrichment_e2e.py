@@ -30,8 +30,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.azurite]
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
-#: A user's handler, as the README shows it: the dialog in one line.
-SITECUSTOMIZE = """
+#: A user's handler module, as the README shows it: the dialog in one line.
+FETCHER = """
 import json, os
 from shared.events import DialogCreated
 from shared.handlers.registry import HandlerContext, handles
@@ -55,7 +55,9 @@ def sim() -> Iterator[Simulator]:
 
 @pytest.fixture
 def enriched(workdir: Path, start_runner: Callable[..., Runner], sim: Simulator) -> Callable[..., Runner]:
-    (workdir / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    handlers = workdir / "site" / "handlers"
+    (handlers / "e2e_recorder.py").unlink()  # this test's handler records instead
+    (handlers / "e2e_fetch.py").write_text(FETCHER, encoding="utf-8")
 
     def start(**env: str) -> Runner:
         settings = {
@@ -134,7 +136,9 @@ def test_past_the_maximum_wait_the_attempts_count_and_the_message_is_poisoned_wi
 def test_with_no_maskinporten_settings_a_handler_that_fetches_is_poisoned_with_a_clear_reason(
     workdir: Path, start_runner: Callable[..., Runner], clients: StorageClients
 ) -> None:
-    (workdir / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    handlers = workdir / "site" / "handlers"
+    (handlers / "e2e_recorder.py").unlink()  # this test's handler records instead
+    (handlers / "e2e_fetch.py").write_text(FETCHER, encoding="utf-8")
     runner = start_runner()
     event = created_event(str(uuid.uuid4()))
     assert post(runner, event) == 200

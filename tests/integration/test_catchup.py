@@ -25,12 +25,14 @@ from shared import settings
 from shared.altinn import clients as enrichment
 from shared.altinn.events_api import EventsApi, Page
 from shared.altinn.maskinporten import AltinnExchange, MaskinportenClient, SigningKey, simulated
+from shared.errors import CatchUpFailed
 from shared.events import catalog
 from shared.functions import catchup as timer
-from shared.intake.catchup import CursorStore, Saved, catch_up
+from shared.intake.catchup import catch_up
 from shared.intake.plan import Policy
 from shared.stores import clients as storage
 from shared.stores.clients import StorageClients
+from shared.stores.cursors import CursorStore, Saved
 from shared.stores.sink import QueueSink
 from tests.cli_support import dpctl
 from tests.http_support import Trap
@@ -217,7 +219,7 @@ def test_one_resource_failing_stays_its_own_and_the_run_fails_after_every_resour
     monkeypatch.setattr(settings, "current", lambda: cfg)
     monkeypatch.setattr(storage, "current", lambda: clients)
     sim.events.script[down] = [(503, b"")]
-    with pytest.raises(timer.CatchUpFailed, match=down):
+    with pytest.raises(CatchUpFailed, match=down):
         timer.catch_up_events(None)
 
 

@@ -17,12 +17,12 @@ from shared import settings
 from shared.events.catalog import BY_TYPE
 from shared.events.messages import serialize_event
 from shared.events.models import DialogportenEvent, parse_event
-from shared.handlers import registry
 from shared.processing.pipeline import process_message
 from shared.stores import idempotency
 from shared.stores.clients import StorageClients
 from shared.stores.dialogs import DIALOGS_TABLE, DialogStore, fold
 from shared.stores.idempotency import IDEMPOTENCY_TABLE, event_key
+from tests.conftest import app_handlers
 
 pytestmark = pytest.mark.azurite
 
@@ -111,7 +111,9 @@ def process(app_env: dict[str, str], clients: StorageClients) -> Callable[[Dialo
     def run(event: DialogportenEvent) -> str:
         body = serialize_event(event.model_dump(mode="json", by_alias=True))
         row = BY_TYPE[event.type]
-        return process_message(body, queue=row.queue, dequeue_count=1, clients=clients, cfg=settings.current())
+        return process_message(
+            body, queue=row.queue, dequeue_count=1, clients=clients, cfg=settings.current(), registry=app_handlers()
+        )
 
     return run
 
@@ -145,13 +147,13 @@ def test_a_handler_with_effects_is_claimed_and_runs_once(
 ) -> None:
     seen: list[DialogportenEvent] = []
     effect = seen.append  # one bound method: each attribute access makes a new one
-    registry.handles(DialogportenEvent)(effect)  # effects unless declared otherwise
+    app_handlers().add(effect, DialogportenEvent)  # effects unless declared otherwise
     try:
         [event] = events(str(uuid.uuid4()), "activity.information")
         assert process(event) == "handled"
         assert process(event) == "duplicate"
     finally:
-        registry.unregister(effect)
+        app_handlers().remove(effect)
     assert seen == [event]
     record = claim_record(clients, event)
     assert record is not None
@@ -163,12 +165,12 @@ def test_a_handler_declared_free_of_effects_runs_unclaimed_on_every_delivery(
 ) -> None:
     seen: list[DialogportenEvent] = []
     pure = seen.append
-    registry.handles(DialogportenEvent, effects=False)(pure)
+    app_handlers().add(pure, DialogportenEvent, effects=False)
     try:
         [event] = events(str(uuid.uuid4()), "activity.information")
         assert process(event) == "handled"
         assert process(event) == "duplicate"  # the dialog state found it applied before
     finally:
-        registry.unregister(pure)
+        app_handlers().remove(pure)
     assert seen == [event, event]
     assert claim_record(clients, event) is None

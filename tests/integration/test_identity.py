@@ -21,13 +21,12 @@ from shared import settings
 from shared.events.catalog import BY_TYPE
 from shared.events.messages import serialize_event
 from shared.events.models import DialogportenEvent, parse_event
-from shared.handlers import registry
 from shared.stores import idempotency
 from shared.stores.clients import StorageClients
 from shared.stores.dialogs import DIALOGS_TABLE, DialogStore
 from shared.stores.idempotency import IDEMPOTENCY_TABLE, IdempotencyStore, event_key
 from shared.stores.tables import record_key
-from tests.conftest import app_functions, load_fixture
+from tests.conftest import app_functions, app_handlers, load_fixture
 
 pytestmark = pytest.mark.azurite
 
@@ -46,9 +45,9 @@ def seen(app_env: dict[str, str], clients: StorageClients) -> Iterator[list[Dial
     settings.current.cache_clear()
     events: list[DialogportenEvent] = []
     record = events.append  # one bound method: each attribute access makes a new one
-    registry.handles(DialogportenEvent)(record)
+    app_handlers().add(record, DialogportenEvent)
     yield events
-    registry.unregister(record)
+    app_handlers().remove(record)
 
 
 def test_the_published_examples_that_share_an_id_are_two_events(

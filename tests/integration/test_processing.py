@@ -20,14 +20,14 @@ from azure.functions.queue import QueueMessage
 
 from devtools.samples import sample_event
 from shared import settings
+from shared.events import models
 from shared.events.catalog import BY_QUEUE, BY_TYPE, CATALOG
 from shared.events.messages import CLAIM_CHECK_CONTAINER, claim_check_message, serialize_event
 from shared.events.models import ActivityEvent, DialogportenEvent, parse_event
-from shared.handlers import registry
 from shared.stores.clients import StorageClients
 from shared.stores.dialogs import DialogStore
 from shared.stores.idempotency import IdempotencyStore, event_key
-from tests.conftest import app_functions, fixture_for
+from tests.conftest import app_functions, app_handlers, fixture_for
 
 pytestmark = pytest.mark.azurite
 
@@ -76,9 +76,9 @@ def env(app_env: dict[str, str], clients: StorageClients, monkeypatch: pytest.Mo
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
     rec = Recorder()
-    registry.handles(DialogportenEvent)(rec)
+    app_handlers().add(rec, DialogportenEvent)
     yield rec
-    registry.unregister(rec)
+    app_handlers().remove(rec)
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_each_type_reaches_its_handler_typed_and_updates_the_dialog_row(
     deliver(row.queue, serialize_event(obj), dequeue_count=1)
     assert len(recorder.seen) == 1
     event = recorder.seen[0]
-    assert type(event) is row.model
+    assert type(event) is models.MODELS[row.type]
     assert event == parse_event(obj)
     row_json = dialog_row(env, obj["resourceinstance"])
     assert row_json is not None
@@ -425,12 +425,12 @@ def test_a_handler_can_say_an_event_can_never_succeed(
         calls.append(event.id)
         raise CannotSucceed("case 42 is closed in the case system")
 
-    registry.handles(DialogportenEvent)(refuse)
+    app_handlers().add(refuse, DialogportenEvent)
     try:
         obj = fixture_for("dialogporten.dialog.seen.v1")
         deliver_event(obj, dequeue_count=1)  # no raise: poisoned on the first attempt
     finally:
-        registry.unregister(refuse)
+        app_handlers().remove(refuse)
     assert calls == [obj["id"]]
     assert poison_bodies(env, BY_TYPE[obj["type"]].queue) == [serialize_event(obj)]
     [line] = process_logs()
@@ -477,7 +477,9 @@ def test_the_default_handler_uses_the_clients_processing_was_given(
     monkeypatch.setattr(storage, "current", no_global)
     obj = fixture_for("dialogporten.dialog.created.v1")
     queue = BY_TYPE[obj["type"]].queue
-    outcome = process_message(serialize_event(obj), queue=queue, dequeue_count=1, clients=env, cfg=settings.current())
+    outcome = process_message(
+        serialize_event(obj), queue=queue, dequeue_count=1, clients=env, cfg=settings.current(), registry=app_handlers()
+    )
     assert outcome == "handled"
     assert dialog_row(env, obj["resourceinstance"]) is not None
 
@@ -491,15 +493,21 @@ def test_a_handler_that_takes_a_context_gets_this_invocations(env: StorageClient
     def with_context(event: DialogportenEvent, ctx: HandlerContext) -> None:
         got.append(ctx)
 
-    registry.handles(DialogportenEvent)(with_context)
+    app_handlers().add(with_context, DialogportenEvent)
     try:
         obj = fixture_for("dialogporten.dialog.created.v1")
         queue = BY_TYPE[obj["type"]].queue
         process_message(
-            serialize_event(obj), queue=queue, dequeue_count=2, clients=env, cfg=settings.current(), message_id="m1"
+            serialize_event(obj),
+            queue=queue,
+            dequeue_count=2,
+            clients=env,
+            cfg=settings.current(),
+            registry=app_handlers(),
+            message_id="m1",
         )
     finally:
-        registry.unregister(with_context)
+        app_handlers().remove(with_context)
     [ctx] = got
     assert ctx.clients is env
     assert (ctx.queue, ctx.dequeue_count, ctx.message_id) == (queue, 2, "m1")

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from devtools.samples import sample_event
 from shared.events.catalog import CATALOG
 from shared.events.models import DialogportenEvent, parse_event
-from shared.handlers import registry
 from shared.stores.dialogs import DialogState, apply, conflicts, fold
+from tests.conftest import app_handlers
 
 DIALOG = "019ebbb5-ac51-75ab-a98b-786e3581350e"
 
@@ -132,31 +132,31 @@ def test_any_stream_of_any_types_is_order_independent(spec: list[tuple[str, int,
 
 
 def test_every_catalog_type_has_a_default_handler() -> None:
-    import shared.handlers  # noqa: F401 - registration happens on import
     from shared.events import models as events
 
     for row in CATALOG:
-        handlers = registry.handlers_for(events.MODELS[row.type])
+        handlers = [b.fn for b in app_handlers().handlers_for(events.MODELS[row.type])]
         assert handlers, row.type
         assert handlers[0].__name__ == "keep_dialog_state"
     # Unknown types are parked on their queue, untouched: no handler consumes them.
-    assert registry.handlers_for(events.UnknownEvent) == []
+    assert [b.fn for b in app_handlers().handlers_for(events.UnknownEvent)] == []
 
 
 def test_a_users_handler_runs_after_the_default_for_its_type_only() -> None:
-    import shared.handlers  # noqa: F401
     from shared.events.models import ActivityPaymentMade, ActivitySignatureProvided
+    from shared.handlers import handles
+    from shared.processing.registry import app_registry
 
-    @registry.handles(ActivityPaymentMade)
+    @handles(ActivityPaymentMade)
     def on_paid(event: ActivityPaymentMade) -> None:
         return None
 
-    try:
-        assert [h.__name__ for h in registry.handlers_for(ActivityPaymentMade)] == ["keep_dialog_state", "on_paid"]
-        assert on_paid not in registry.handlers_for(ActivitySignatureProvided)
-    finally:
-        registry.unregister(on_paid)
-    assert on_paid not in registry.handlers_for(ActivityPaymentMade)
+    registry = app_registry()
+    registry.add_marked(on_paid)
+    assert [b.fn.__name__ for b in registry.handlers_for(ActivityPaymentMade)] == ["keep_dialog_state", "on_paid"]
+    assert on_paid not in [b.fn for b in registry.handlers_for(ActivitySignatureProvided)]
+    registry.remove(on_paid)
+    assert on_paid not in [b.fn for b in registry.handlers_for(ActivityPaymentMade)]
 
 
 FORGED = {

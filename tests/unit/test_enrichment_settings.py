@@ -6,7 +6,8 @@ import pytest
 
 from shared.altinn import clients as enrichment
 from shared.altinn import maskinporten as mp
-from shared.settings import STORAGE_CONNECTION, EnrichmentSettings, SettingsError, load
+from shared.errors import SettingsError
+from shared.settings import STORAGE_CONNECTION, EnrichmentSettings, load
 
 BASE = {STORAGE_CONNECTION: "UseDevelopmentStorage=true"}
 

@@ -28,7 +28,7 @@ from tests.conftest import FIXTURE_DIALOG, FIXTURE_PARTY, FIXTURES, fixture_for,
 def test_every_catalog_type_parses_into_its_own_model(row: Any) -> None:
     obj = fixture_for(row.type)
     event = parse_event(obj)
-    assert type(event) is row.model
+    assert type(event) is events.MODELS[row.type]
     assert event.family is row.family
     assert event.id == obj["id"]
     assert event.dialog_id == "019ebbb5-ac51-75ab-a98b-786e3581350e"

@@ -13,8 +13,7 @@ from devtools.samples import sample_event
 from shared import settings
 from shared.errors import CannotSucceed, PermanentError
 from shared.events.models import parse_event
-from shared.handlers import registry
-from shared.processing.registry import HandlerContext
+from shared.processing.registry import HandlerContext, Registry
 from shared.stores import clients as storage
 from shared.stores import devstorage
 
@@ -31,29 +30,26 @@ def example(defining: str) -> dict[str, Any]:
 
 def test_the_cannot_succeed_example_poisons_a_foreign_service_only() -> None:
     handler = cast("Callable[[Any], None]", example("def open_case")["open_case"])
-    try:
-        ours = parse_event(sample_event("dialogporten.dialog.created.v1"))
-        handler(ours)
-        foreign = parse_event(sample_event("dialogporten.dialog.created.v1") | {"resource": "urn:altinn:resource:x"})
-        with pytest.raises(CannotSucceed, match="no case type for x") as caught:
-            handler(foreign)
-        assert isinstance(caught.value, PermanentError)
-    finally:
-        registry.unregister(handler)
+    ours = parse_event(sample_event("dialogporten.dialog.created.v1"))
+    handler(ours)
+    foreign = parse_event(sample_event("dialogporten.dialog.created.v1") | {"resource": "urn:altinn:resource:x"})
+    with pytest.raises(CannotSucceed, match="no case type for x") as caught:
+        handler(foreign)
+    assert isinstance(caught.value, PermanentError)
 
 
 def test_the_context_example_is_registered_to_receive_the_context() -> None:
     handler = cast("Callable[..., None]", example("def archive")["archive"])
-    try:
-        event = parse_event(sample_event("dialogporten.dialog.transmission.created.v1"))
-        assert handler in registry.handlers_for(type(event))
-        cfg = settings.load({settings.STORAGE_CONNECTION: devstorage.azurite_connection_string()})
-        ctx = HandlerContext(storage.build(cfg), cfg, "dialogporten-dialog-transmission-created-v1", 1)
-        registry.invoke(handler, event, ctx)  # builds a table client from ctx; no I/O until used
-        with pytest.raises(TypeError):
-            handler(event)  # it needs the context: invoke is what passes it
-    finally:
-        registry.unregister(handler)
+    registry = Registry()
+    registry.add_marked(handler)
+    event = parse_event(sample_event("dialogporten.dialog.transmission.created.v1"))
+    [binding] = registry.handlers_for(type(event))
+    assert binding.fn is handler
+    cfg = settings.load({settings.STORAGE_CONNECTION: devstorage.azurite_connection_string()})
+    ctx = HandlerContext(storage.build(cfg), cfg, "dialogporten-dialog-transmission-created-v1", 1)
+    binding(event, ctx)  # builds a table client from ctx; no I/O until used
+    with pytest.raises(TypeError):
+        handler(event)  # it needs the context: the binding is what passes it
 
 
 def test_the_fetch_dialog_example_gets_the_dialog_from_the_simulated_dialogporten(
@@ -68,25 +64,25 @@ def test_the_fetch_dialog_example_gets_the_dialog_from_the_simulated_dialogporte
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     handler = cast("Callable[..., None]", example("def follow_up")["follow_up"])
-    try:
-        with Simulator(Options(port=0)) as sim:
-            sim.register(Client("readme-client", "readme-kid", key.public_key()))
-            event = parse_event(sample_event("dialogporten.dialog.created.v1"))
-            dialog = sample_dialog(event.dialog_id, status="Completed")
-            sim.dialogporten.put(dialog)
-            cfg = settings.load({
-                settings.STORAGE_CONNECTION: devstorage.azurite_connection_string(),
-                "ALTINN_ENVIRONMENT": sim.base_url,
-                "MASKINPORTEN_CLIENT_ID": "readme-client",
-                "MASKINPORTEN_KID": "readme-kid",
-                "MASKINPORTEN_KEY": pem.decode(),
-            })  # fmt: skip
-            ctx = HandlerContext(storage.build(cfg), cfg, "dialogporten-dialog-created-v1", 1)
-            registry.invoke(handler, event, ctx)
-            assert capsys.readouterr().out.split()[:2] == ["Completed", dialog["revision"]]
-            sim.dialogporten.gone_when_deleted = True
-            sim.dialogporten.put({**dialog, "deletedAt": "2026-11-27T10:00:00.000Z"})
-            registry.invoke(handler, event, ctx)
-            assert capsys.readouterr().out == ""  # a deleted dialog: nothing followed up
-    finally:
-        registry.unregister(handler)
+    registry = Registry()
+    registry.add_marked(handler)
+    with Simulator(Options(port=0)) as sim:
+        sim.register(Client("readme-client", "readme-kid", key.public_key()))
+        event = parse_event(sample_event("dialogporten.dialog.created.v1"))
+        dialog = sample_dialog(event.dialog_id, status="Completed")
+        sim.dialogporten.put(dialog)
+        cfg = settings.load({
+            settings.STORAGE_CONNECTION: devstorage.azurite_connection_string(),
+            "ALTINN_ENVIRONMENT": sim.base_url,
+            "MASKINPORTEN_CLIENT_ID": "readme-client",
+            "MASKINPORTEN_KID": "readme-kid",
+            "MASKINPORTEN_KEY": pem.decode(),
+        })  # fmt: skip
+        ctx = HandlerContext(storage.build(cfg), cfg, "dialogporten-dialog-created-v1", 1)
+        [binding] = registry.handlers_for(type(event))
+        binding(event, ctx)
+        assert capsys.readouterr().out.split()[:2] == ["Completed", dialog["revision"]]
+        sim.dialogporten.gone_when_deleted = True
+        sim.dialogporten.put({**dialog, "deletedAt": "2026-11-27T10:00:00.000Z"})
+        binding(event, ctx)
+        assert capsys.readouterr().out == ""  # a deleted dialog: nothing followed up

@@ -15,8 +15,8 @@ from mypy import api
 from tests.conftest import ROOT
 
 HEADER = """\
-from shared.events.models import ActivityEvent, DialogCreated, DialogEvent, DialogUpdated
-from shared.processing.registry import HandlerContext, handles
+from shared.events import ActivityEvent, DialogCreated, DialogEvent, DialogUpdated
+from shared.handlers import HandlerContext, handles
 """
 
 GOOD = """\

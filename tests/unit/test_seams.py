@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from shared.errors import InvalidJson
 from shared.events import jsonformat
 from shared.intake import binding
 from shared.intake import plan as ingest
@@ -50,11 +51,18 @@ def test_the_plan_keeps_its_public_names() -> None:
         assert hasattr(ingest, name), name
 
 
-def test_the_format_alone_refuses_what_the_webhook_refuses() -> None:
-    with pytest.raises(Problem) as refused:
+def test_the_format_alone_refuses_what_the_binding_answers_with_a_400() -> None:
+    with pytest.raises(InvalidJson) as invalid:
         jsonformat.parse_json(b'{"a": 1, "a": 2}')
-    assert refused.value.status == 400
-    assert "duplicate member name 'a'" in refused.value.detail
+    assert invalid.value.slug == "invalid-json"
+    assert "duplicate member name 'a'" in invalid.value.detail
+    with pytest.raises(Problem) as refused:
+        binding.parse_json(b'{"a": 1, "a": 2}')
+    assert (refused.value.status, refused.value.slug, refused.value.detail) == (
+        400,
+        "invalid-json",
+        invalid.value.detail,
+    )
 
 
 def test_the_binding_alone_reads_binary_mode() -> None:
