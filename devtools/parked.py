@@ -24,8 +24,6 @@ The functions (:func:`list_parked`, :func:`reroute`, :func:`discard`) take a
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import functools
 import sys
@@ -90,29 +88,22 @@ def _raw(service: QueueServiceClient, name: str) -> QueueClient:
 def describe(message: QueueMessage) -> Parked:
     """What a parked message holds, without changing it."""
     inserted = None if message.inserted_on is None else message.inserted_on.isoformat()
-    try:
-        obj = messages.decode_message(base64.b64decode(message.content, validate=True))
-    except (binascii.Error, ValueError, TypeError) as exc:
-        return Parked(message.id, inserted, readable=False, reason=f"not base64 JSON: {exc}")
-    event_type = obj.get("type")
-    row = catalog.lookup(event_type) if isinstance(event_type, str) else None
-    ids = messages.summary(obj)
+    described = messages.describe(message.content)
+    if not described.readable:
+        return Parked(message.id, inserted, readable=False, reason=described.reason)
+    row = catalog.lookup(described.event_type) if described.event_type else None
     return Parked(
         message.id,
         inserted,
         readable=True,
-        event_id=_text(ids["event_id"]),
-        event_type=_text(event_type),
-        dialog_id=_text(ids["dialog_id"]),
-        source=_text(obj.get("source")),
-        claim_check=messages.CLAIM_CHECK_KEY in obj,
+        event_id=described.event_id,
+        event_type=described.event_type,
+        dialog_id=described.dialog_id,
+        source=described.source,
+        claim_check=described.claim_check,
         route_to=None if row is None else row.queue,
         reason=None if row is not None else "type not in the catalog",
     )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _leased(client: QueueClient) -> Iterator[tuple[QueueMessage, Callable[[], None]]]:

@@ -7,8 +7,6 @@ event id) and never loses it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 from collections.abc import Iterator
 from typing import Annotated, Any, Final
@@ -20,7 +18,6 @@ from azure.storage.queue import QueueClient, QueueServiceClient
 from devtools.cli import output
 from devtools.cli.context import Context
 from devtools.cli.output import console, emit_json, fail
-from shared.errors import MessageError
 from shared.events import catalog, messages
 
 #: How long a message being replayed stays invisible to other replayers.
@@ -37,15 +34,10 @@ def raw_queue(service: QueueServiceClient, name: str) -> QueueClient:
 
 def describe(raw_body: str) -> dict[str, Any]:
     """What an operator needs to decide: ids, type, dialog, and whether the body is even readable."""
-    try:
-        text = base64.b64decode(raw_body, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return {"readable": False, "reason": "not base64-encoded UTF-8"}
-    try:
-        obj = messages.decode_message(text)
-    except MessageError as exc:
-        return {"readable": False, "reason": str(exc)}
-    return {"readable": True, **messages.summary(obj), "claim_check": messages.CLAIM_CHECK_KEY in obj}
+    described = messages.describe(raw_body)
+    if not described.readable:
+        return {"readable": False, "reason": described.reason}
+    return {"readable": True, **described.ids(), "claim_check": described.claim_check}
 
 
 def poison_name(queue: str) -> str:

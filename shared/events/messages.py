@@ -9,10 +9,13 @@ a CloudEvent attribute: attribute names are lowercase a-z and 0-9 only.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from shared.errors import MessageError
@@ -107,6 +110,51 @@ def claim_check_blob(reference: Any) -> str:
     if match is None or match["queue"] not in _CLAIM_CHECK_QUEUES:
         raise MessageError(f"claim check blob name {blob[:200]!r} is not one the sink writes (<queue>/<uuid>.json)")
     return blob
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """What a stored queue body is, as far as it can be read: for the operator's tools and the sweep's logs."""
+
+    readable: bool
+    reason: str | None = None
+    """Why it cannot be read (``readable`` is False)."""
+    event_id: str | None = None
+    event_type: str | None = None
+    dialog_id: str | None = None
+    source: str | None = None
+    claim_check: bool = False
+    """The body is a claim check: the event itself is in a blob."""
+
+    def ids(self) -> dict[str, str | None]:
+        return {"event_id": self.event_id, "event_type": self.event_type, "dialog_id": self.dialog_id}
+
+
+def describe(raw: str | bytes) -> Description:
+    """A queue body as stored (base64 of the message, as the queue trigger expects), described; never raises.
+
+    The one reading of a stored body for display: ``dpctl poison``, ``dpctl parked`` and the poison sweep.
+    """
+    try:
+        body = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        return Description(False, "not base64-encoded")
+    try:
+        obj = decode_message(body)
+    except MessageError as exc:
+        return Description(False, str(exc))
+
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) else None
+
+    return Description(
+        True,
+        event_id=text(obj.get("id")),
+        event_type=text(obj.get("type")),
+        dialog_id=text(obj.get("resourceinstance")),
+        source=text(obj.get("source")),
+        claim_check=CLAIM_CHECK_KEY in obj,
+    )
 
 
 def summary(obj: Mapping[str, Any]) -> dict[str, Any]:

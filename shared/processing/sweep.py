@@ -12,8 +12,6 @@ replay deduplicates) and never none.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,13 +38,9 @@ def expires(message: QueueMessage) -> bool:
     return message.expires_on is None or message.expires_on.year < _NEVER_YEAR
 
 
-def describe(raw: str) -> dict[str, object]:
+def describe(raw: str) -> dict[str, str | None]:
     """The event id, type and dialog id of a raw (base64) queue body, as far as it can be read."""
-    try:
-        obj = messages.decode_message(base64.b64decode(raw, validate=True))
-    except (binascii.Error, ValueError):
-        return {"event_id": None, "event_type": None, "dialog_id": None}
-    return messages.summary(obj)
+    return messages.describe(raw).ids()
 
 
 @dataclass(frozen=True, slots=True)

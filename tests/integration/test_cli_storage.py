@@ -107,7 +107,7 @@ def test_catch_up_queues_every_event_as_the_webhook_would_and_prints_the_cursor(
     assert result["rejectedEvents"][0]["status"] == 400
     assert result["cursor"] == invalid["id"]
     # A page's sends run concurrently, as a batch's do: the queue holds every event, in no promised order.
-    assert sorted(e["id"] for e in _queued(clients, "dialogporten.dialog.created.v1")) == sorted(
+    assert sorted(str(e["id"]) for e in _queued(clients, "dialogporten.dialog.created.v1")) == sorted(
         e["id"] for e in created
     )
     parked = [json.loads(m.content) for m in clients.queue(UNROUTED_QUEUE).peek_messages()]
