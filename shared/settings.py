@@ -111,16 +111,37 @@ class StorageSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class EnrichmentSettings:
-    """Maskinporten credentials for Dialogporten (enrichment) and the Events API (catch-up); off when empty."""
+class IntakeSettings:
+    """What the webhook (and catch-up) accept: the optional allow-lists (empty: everything) and the clock skew."""
+
+    allowed_resources: frozenset[str] = frozenset()
+    allowed_source_hosts: frozenset[str] = frozenset()
+    max_clock_skew_seconds: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencySettings:
+    """The claims of handlers with outside effects: how long a completed event is remembered, when a claim expires."""
+
+    retention_seconds: int = 604800
+    claim_timeout_seconds: int = 600
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingSettings:
+    """How a queue message is handled beyond host.json: the longest a message waits for its dialog to be visible."""
+
+    not_visible_max_wait_seconds: int = 604800
+
+
+@dataclass(frozen=True, slots=True)
+class MaskinportenSettings:
+    """The Maskinporten client for Dialogporten (enrichment) and the Events API (catch-up); off when empty."""
 
     environment: str = "tt02"
     client_id: str = ""
     kid: str = ""
     private_key: str = field(default="", repr=False)
-    not_visible_max_wait_seconds: int = 604800
-    catchup_resources: tuple[str, ...] = ()
-    catchup_initial_lookback_seconds: int = 172800
 
     @property
     def enabled(self) -> bool:
@@ -135,36 +156,39 @@ class EnrichmentSettings:
         return " and ".join(names)
 
 
-def _enrichment(env: Mapping[str, str]) -> EnrichmentSettings:
+@dataclass(frozen=True, slots=True)
+class CatchUpSettings:
+    """The catch-up timer: which resources it polls, and how far back a resource's first catch-up reaches."""
+
+    resources: tuple[str, ...] = ()
+    initial_lookback_seconds: int = 172800
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting, one object per concern."""
+
+    storage: StorageSettings
+    intake: IntakeSettings = IntakeSettings()
+    idempotency: IdempotencySettings = IdempotencySettings()
+    processing: ProcessingSettings = ProcessingSettings()
+    maskinporten: MaskinportenSettings = MaskinportenSettings()
+    catchup: CatchUpSettings = CatchUpSettings()
+
+
+def _maskinporten(env: Mapping[str, str]) -> MaskinportenSettings:
     environment = _get(env, "ALTINN_ENVIRONMENT").strip() or "tt02"
     if environment not in {"tt02", "prod"} and not environment.startswith(("http://", "https://")):
         raise SettingsError(f"ALTINN_ENVIRONMENT must be tt02, prod or a simulator URL, got {environment[:60]!r}")
     # Not refused here when half set: these names are also the operator CLI's (which may take its key
     # from MASKINPORTEN_KEY_FILE), and the webhook must run whatever they hold. A handler that fetches
     # a dialog, or the catch-up timer, says what is missing instead.
-    client_id = _get(env, "MASKINPORTEN_CLIENT_ID").strip()
-    key = _get(env, "MASKINPORTEN_KEY").strip()
-    resources = tuple(sorted(_csv(_get(env, "CATCHUP_RESOURCES"))))
-    return EnrichmentSettings(
+    return MaskinportenSettings(
         environment=environment,
-        client_id=client_id,
+        client_id=_get(env, "MASKINPORTEN_CLIENT_ID").strip(),
         kid=_get(env, "MASKINPORTEN_KID").strip(),
-        private_key=key,
-        not_visible_max_wait_seconds=_positive_int(env, "DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS"),
-        catchup_resources=resources,
-        catchup_initial_lookback_seconds=_positive_int(env, "CATCHUP_INITIAL_LOOKBACK_SECONDS"),
+        private_key=_get(env, "MASKINPORTEN_KEY").strip(),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    storage: StorageSettings
-    allowed_resources: frozenset[str]
-    allowed_source_hosts: frozenset[str]
-    idempotency_retention_seconds: int
-    idempotency_claim_timeout_seconds: int
-    max_clock_skew_seconds: int
-    enrichment: EnrichmentSettings = EnrichmentSettings()
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
@@ -185,12 +209,23 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         )
     return Settings(
         storage=storage,
-        allowed_resources=_csv(_get(env, "ALLOWED_RESOURCES")),
-        allowed_source_hosts=frozenset(h.lower() for h in _csv(_get(env, "ALLOWED_SOURCE_HOSTS"))),
-        idempotency_retention_seconds=_positive_int(env, "IDEMPOTENCY_RETENTION_SECONDS"),
-        idempotency_claim_timeout_seconds=_positive_int(env, "IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS"),
-        max_clock_skew_seconds=_positive_int(env, "MAX_CLOCK_SKEW_SECONDS"),
-        enrichment=_enrichment(env),
+        intake=IntakeSettings(
+            allowed_resources=_csv(_get(env, "ALLOWED_RESOURCES")),
+            allowed_source_hosts=frozenset(h.lower() for h in _csv(_get(env, "ALLOWED_SOURCE_HOSTS"))),
+            max_clock_skew_seconds=_positive_int(env, "MAX_CLOCK_SKEW_SECONDS"),
+        ),
+        idempotency=IdempotencySettings(
+            retention_seconds=_positive_int(env, "IDEMPOTENCY_RETENTION_SECONDS"),
+            claim_timeout_seconds=_positive_int(env, "IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS"),
+        ),
+        processing=ProcessingSettings(
+            not_visible_max_wait_seconds=_positive_int(env, "DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS"),
+        ),
+        maskinporten=_maskinporten(env),
+        catchup=CatchUpSettings(
+            resources=tuple(sorted(_csv(_get(env, "CATCHUP_RESOURCES")))),
+            initial_lookback_seconds=_positive_int(env, "CATCHUP_INITIAL_LOOKBACK_SECONDS"),
+        ),
     )
 
 

@@ -83,7 +83,7 @@ def throughput(backlog: int, rounds: int) -> list[str]:
         bodies = [messages.serialize_event(event) for event in events]
         queue = clients.queue(catalog.queue_name_for(CREATED))
         sink = QueueSink(clients)
-        api = EventsApi(sim.base_url, enrichment.events_tokens(cfg.enrichment))
+        api = EventsApi(sim.base_url, enrichment.events_tokens(cfg.maskinporten))
         api.tokens.token()  # the token is fetched once per half hour: not part of a round
         logging.disable(logging.CRITICAL)  # log handlers cost the same for both; measure the work
         try:

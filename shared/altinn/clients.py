@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
 from shared.altinn import maskinporten as mp
-from shared.settings import EnrichmentSettings
+from shared.settings import MaskinportenSettings
 
 if TYPE_CHECKING:
     from shared.altinn.dialogporten import DialogportenClient
@@ -26,7 +26,7 @@ EVENTS_SCOPE: Final = "altinn:events.subscribe"
 _BUILDING: Final = threading.RLock()
 
 
-def environment(cfg: EnrichmentSettings) -> mp.Environment:
+def environment(cfg: MaskinportenSettings) -> mp.Environment:
     """``tt02``, ``prod``, or the local simulator at a URL (dev only)."""
     if cfg.environment == "prod":
         return mp.PROD
@@ -35,17 +35,17 @@ def environment(cfg: EnrichmentSettings) -> mp.Environment:
     return mp.simulated(cfg.environment)
 
 
-def dialogporten_base(cfg: EnrichmentSettings) -> str:
+def dialogporten_base(cfg: MaskinportenSettings) -> str:
     """``https://platform.{tt02.}altinn.no/dialogporten`` (DP ``appsettings.{staging,prod}.json``)."""
     return environment(cfg).platform.rstrip("/") + "/dialogporten"
 
 
 @lru_cache(maxsize=8)
-def _key(cfg: EnrichmentSettings) -> mp.SigningKey:
+def _key(cfg: MaskinportenSettings) -> mp.SigningKey:
     return mp.parse_key(cfg.private_key, cfg.kid or None)
 
 
-def maskinporten(cfg: EnrichmentSettings, scope: str) -> mp.MaskinportenClient:
+def maskinporten(cfg: MaskinportenSettings, scope: str) -> mp.MaskinportenClient:
     """The process-wide token provider of ``scope`` (raises :class:`~shared.errors.AuthError` on a bad key)."""
     if not cfg.enabled:
         raise mp.AuthError(f"Maskinporten is not configured: set {cfg.missing}")
@@ -54,41 +54,41 @@ def maskinporten(cfg: EnrichmentSettings, scope: str) -> mp.MaskinportenClient:
 
 
 @lru_cache(maxsize=8)
-def _maskinporten(cfg: EnrichmentSettings, scope: str) -> mp.MaskinportenClient:
+def _maskinporten(cfg: MaskinportenSettings, scope: str) -> mp.MaskinportenClient:
     return mp.MaskinportenClient(cfg.client_id, _key(cfg), scope, environment(cfg))
 
 
-def dialogporten(cfg: EnrichmentSettings) -> DialogportenClient:
+def dialogporten(cfg: MaskinportenSettings) -> DialogportenClient:
     """The process-wide Dialogporten client, built once even when many workers ask at once."""
     with _BUILDING:
         return _dialogporten(cfg)
 
 
 @lru_cache(maxsize=8)
-def _dialogporten(cfg: EnrichmentSettings) -> DialogportenClient:
+def _dialogporten(cfg: MaskinportenSettings) -> DialogportenClient:
     from shared.altinn.dialogporten import SCOPE, DialogportenClient
 
     return DialogportenClient(dialogporten_base(cfg), maskinporten(cfg, SCOPE))
 
 
-def events_tokens(cfg: EnrichmentSettings) -> mp.AltinnExchange:
+def events_tokens(cfg: MaskinportenSettings) -> mp.AltinnExchange:
     with _BUILDING:
         return _events_tokens(cfg)
 
 
 @lru_cache(maxsize=8)
-def _events_tokens(cfg: EnrichmentSettings) -> mp.AltinnExchange:
+def _events_tokens(cfg: MaskinportenSettings) -> mp.AltinnExchange:
     return mp.AltinnExchange(maskinporten(cfg, EVENTS_SCOPE))
 
 
-def events_api(cfg: EnrichmentSettings) -> EventsApi:
+def events_api(cfg: MaskinportenSettings) -> EventsApi:
     """The process-wide reader of Altinn's events API (catch-up), with its exchanged Altinn tokens."""
     with _BUILDING:
         return _events_api(cfg)
 
 
 @lru_cache(maxsize=8)
-def _events_api(cfg: EnrichmentSettings) -> EventsApi:
+def _events_api(cfg: MaskinportenSettings) -> EventsApi:
     from shared.altinn.events_api import EventsApi
 
     return EventsApi(environment(cfg).platform, events_tokens(cfg))

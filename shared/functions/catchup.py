@@ -51,11 +51,10 @@ CATCHUP: Final = "dialogporten.catchup"
 def run(cfg: settings.Settings | None = None, clients: storage.StorageClients | None = None) -> list[dict[str, Any]]:
     """One catch-up of every configured resource; returns a summary per resource (also logged)."""
     cfg = cfg or settings.current()
-    enrichment = cfg.enrichment
-    if not enrichment.catchup_resources:
+    if not cfg.catchup.resources:
         return []
-    if not enrichment.enabled:
-        reason = f"CATCHUP_RESOURCES is set but Maskinporten is not configured: set {enrichment.missing}"
+    if not cfg.maskinporten.enabled:
+        reason = f"CATCHUP_RESOURCES is set but Maskinporten is not configured: set {cfg.maskinporten.missing}"
         logs.log_event(CATCHUP, logs.Outcome.FAILED, logging.ERROR, reason=reason)
         return [{"outcome": "failed", "reason": reason}]
     from shared.intake.plan import Policy
@@ -68,7 +67,7 @@ def run(cfg: settings.Settings | None = None, clients: storage.StorageClients | 
     started = time.monotonic()
     summaries: list[dict[str, Any]] = []
     cursors: CursorStore | None = None
-    for resource in enrichment.catchup_resources:
+    for resource in cfg.catchup.resources:
         fields: dict[str, Any] = {"resource": resource}
         try:
             cursors = cursors or CursorStore(clients.tables)
@@ -99,7 +98,7 @@ def _one(
 
     saved = cursors.get(resource)
     if saved is None:  # the first catch-up: its look-back is saved before the first page, and kept
-        lookback = timedelta(seconds=cfg.enrichment.catchup_initial_lookback_seconds)
+        lookback = timedelta(seconds=cfg.catchup.initial_lookback_seconds)
         saved = Saved(FROM_THE_START, datetime.now(UTC) - lookback)
         cursors.put(resource, saved)
     fields.update(from_cursor=saved.cursor, cursor=saved.cursor)
@@ -114,7 +113,7 @@ def _one(
         result = catch_up(
             resource,
             saved.cursor,
-            api=clients_of.events_api(cfg.enrichment),
+            api=clients_of.events_api(cfg.maskinporten),
             sink=sink,
             policy=policy,
             skip_before=saved.skip_before,

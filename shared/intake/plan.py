@@ -117,9 +117,9 @@ class Policy:
     def from_settings(cls, cfg: Settings) -> Policy:
         """The one way to build the intake's policy from the app's settings (webhook, catch-up, ``dpctl``)."""
         return cls(
-            cfg.allowed_resources,
-            cfg.allowed_source_hosts,
-            max_clock_skew=timedelta(seconds=cfg.max_clock_skew_seconds),
+            cfg.intake.allowed_resources,
+            cfg.intake.allowed_source_hosts,
+            max_clock_skew=timedelta(seconds=cfg.intake.max_clock_skew_seconds),
         )
 
 

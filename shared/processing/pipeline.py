@@ -264,7 +264,7 @@ def _not_visible_delay(exc: Exception, event: DialogportenEvent, cfg: Settings) 
     if not isinstance(exc, DialogNotVisibleYet):
         return None
     now = time.time()
-    until = min(exc.until.timestamp(), event.time.timestamp() + cfg.enrichment.not_visible_max_wait_seconds)
+    until = min(exc.until.timestamp(), event.time.timestamp() + cfg.processing.not_visible_max_wait_seconds)
     if until <= now:
         return None
     return max(1, min(math.ceil(until - now), MAX_VISIBILITY_SECONDS))

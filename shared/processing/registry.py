@@ -98,7 +98,7 @@ class HandlerContext:
         from shared.altinn import clients
         from shared.errors import EnrichmentNotConfigured
 
-        cfg = self.settings.enrichment
+        cfg = self.settings.maskinporten
         if not cfg.enabled:
             raise EnrichmentNotConfigured(
                 f"a handler fetches the dialog, but Maskinporten is not configured: set {cfg.missing}"

@@ -154,8 +154,8 @@ class IdempotencyStore:
         """The store as the app runs it: claim timeout and retention from the app's settings (the one place)."""
         return cls(
             tables,
-            claim_timeout_seconds=cfg.idempotency_claim_timeout_seconds,
-            retention_seconds=cfg.idempotency_retention_seconds,
+            claim_timeout_seconds=cfg.idempotency.claim_timeout_seconds,
+            retention_seconds=cfg.idempotency.retention_seconds,
         )
 
     @property

@@ -199,10 +199,10 @@ def test_16_workers_at_cold_start_share_the_process_client_and_one_token_request
     from cryptography.hazmat.primitives import serialization
 
     from shared.altinn import clients as enrichment
-    from shared.settings import EnrichmentSettings
+    from shared.settings import MaskinportenSettings
 
     pem = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    cfg = EnrichmentSettings(environment=sim.base_url, client_id=CLIENT_ID, kid=KID, private_key=pem.decode())
+    cfg = MaskinportenSettings(environment=sim.base_url, client_id=CLIENT_ID, kid=KID, private_key=pem.decode())
     raws = [sample_dialog() for _ in range(16)]
     for raw in raws:
         sim.dialogporten.put(raw)

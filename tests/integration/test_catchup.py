@@ -91,7 +91,7 @@ def app_settings(sim: Simulator, azurite: Azurite, resources: list[str]) -> sett
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The timer reads pages of 5 instead of 1000, so a stream of a few dozen events spans many pages."""
 
-    def events_api(cfg: settings.EnrichmentSettings) -> EventsApi:
+    def events_api(cfg: settings.MaskinportenSettings) -> EventsApi:
         return EventsApi(enrichment.environment(cfg).platform, enrichment.events_tokens(cfg), size=5)
 
     monkeypatch.setattr(enrichment, "events_api", events_api)

@@ -7,16 +7,18 @@ import pytest
 from shared.altinn import clients as enrichment
 from shared.altinn import maskinporten as mp
 from shared.errors import SettingsError
-from shared.settings import STORAGE_CONNECTION, EnrichmentSettings, load
+from shared.settings import STORAGE_CONNECTION, CatchUpSettings, MaskinportenSettings, load
 
 BASE = {STORAGE_CONNECTION: "UseDevelopmentStorage=true"}
 
 
 def test_with_no_maskinporten_settings_enrichment_and_catch_up_are_off() -> None:
-    cfg = load(BASE).enrichment
-    assert cfg == EnrichmentSettings()
+    loaded = load(BASE)
+    cfg = loaded.maskinporten
+    assert cfg == MaskinportenSettings()
     assert not cfg.enabled
-    assert cfg.catchup_resources == ()
+    assert loaded.catchup == CatchUpSettings()
+    assert loaded.catchup.resources == ()
     with pytest.raises(mp.AuthError, match="not configured"):
         enrichment.maskinporten(cfg, "digdir:dialogporten.serviceprovider")
 
@@ -36,7 +38,7 @@ def test_malformed_values_are_refused_with_the_setting_named(env: dict[str, str]
 
 def test_half_configured_stays_off_and_says_what_is_missing() -> None:
     # The operator CLI shares these names and may hold its key in MASKINPORTEN_KEY_FILE: the app still loads.
-    cfg = load({**BASE, "MASKINPORTEN_CLIENT_ID": "abc", "CATCHUP_RESOURCES": "urn:altinn:resource:x"}).enrichment
+    cfg = load({**BASE, "MASKINPORTEN_CLIENT_ID": "abc", "CATCHUP_RESOURCES": "urn:altinn:resource:x"}).maskinporten
     assert not cfg.enabled
     assert cfg.missing == "MASKINPORTEN_KEY"
     with pytest.raises(mp.AuthError, match="set MASKINPORTEN_KEY"):
@@ -49,9 +51,9 @@ def test_half_configured_stays_off_and_says_what_is_missing() -> None:
 
 
 def test_environments_give_the_documented_bases() -> None:
-    tt02 = EnrichmentSettings(environment="tt02")
-    prod = EnrichmentSettings(environment="prod")
-    sim = EnrichmentSettings(environment="http://127.0.0.1:7072")
+    tt02 = MaskinportenSettings(environment="tt02")
+    prod = MaskinportenSettings(environment="prod")
+    sim = MaskinportenSettings(environment="http://127.0.0.1:7072")
     assert enrichment.dialogporten_base(tt02) == "https://platform.tt02.altinn.no/dialogporten"
     assert enrichment.dialogporten_base(prod) == "https://platform.altinn.no/dialogporten"
     assert enrichment.environment(prod).token_url == "https://maskinporten.no/token"
@@ -61,4 +63,4 @@ def test_environments_give_the_documented_bases() -> None:
 def test_the_private_key_is_never_in_the_settings_repr() -> None:
     cfg = load({**BASE, "MASKINPORTEN_CLIENT_ID": "abc", "MASKINPORTEN_KEY": "-----BEGIN PRIVATE KEY-----x"})
     assert "PRIVATE KEY" not in repr(cfg)
-    assert cfg.enrichment.enabled
+    assert cfg.maskinporten.enabled
