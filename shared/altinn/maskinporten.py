@@ -31,6 +31,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,7 +242,7 @@ def _error_text(response: HttpResponse) -> str:
     return json.dumps(body)[:300]
 
 
-class _Cached:
+class _Cached(ABC):
     """One refresh at a time; callers in between get the cached token."""
 
     def __init__(self, clock: Callable[[], float], margin: float) -> None:
@@ -251,8 +252,9 @@ class _Cached:
         self._token: Token | None = None
         self.fetches = 0
 
+    @abstractmethod
     def _fetch(self) -> Token:
-        raise NotImplementedError
+        """A fresh token from the issuer."""
 
     def token(self) -> Token:
         with self._lock:

@@ -8,9 +8,13 @@ refused, and the handler then says ``False``: the event was applied before).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.events.models import DialogportenEvent
-from shared.processing.registry import HandlerContext
 from shared.stores.dialogs import DialogStore
+
+if TYPE_CHECKING:  # the registry registers this handler: it may not be imported back
+    from shared.processing.registry import HandlerContext
 
 __all__ = ["keep_dialog_state"]
 
