@@ -50,11 +50,11 @@ typecheck: $(STAMPS)/venv
 
 test: install $(STAMPS)/checkov lint typecheck
 	$(PY) -m devtools.export_catalog --check
-	$(PY) -m devtools.infracheck
+	$(PY) -m devtools.checks.infra
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 infracheck: $(STAMPS)/venv
-	$(PY) -m devtools.infracheck
+	$(PY) -m devtools.checks.infra
 
 verify-deploy: $(STAMPS)/venv
 	$(PY) -m devtools.verify_deploy $(ARGS)

@@ -1,4 +1,4 @@
-"""``dpctl parked``: events of types the catalog did not know when they arrived (see devtools/parked.py).
+"""``dpctl parked``: events of types the catalog did not know when they arrived (operations: cli/parking.py).
 
 They wait on ``dialogporten-unrouted``, untouched and with no expiry, until an operator re-routes
 them (once the catalog has their type) or discards them. Moves are sent before they are deleted,
@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from devtools import parked
+from devtools.cli import parking as parked
 from devtools.cli.context import Context
 from devtools.cli.output import console, emit_json, fail
 

@@ -32,7 +32,7 @@ other 4xx             :class:`DialogportenRefused` (permanent: poison, with the 
 ====================  =======================================================================
 
 The models are written by hand from the pinned document and kept to it by a drift
-test (``devtools/dialogporten_schema.py``); unknown fields are kept, as everywhere.
+test (``devtools/checks/dialogporten_schema.py``); unknown fields are kept, as everywhere.
 No ``azure.functions`` import; HTTP, the clock and sleeping are injected.
 """
 

@@ -16,9 +16,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from devtools import dialogporten_schema as schema
 from devtools.altinn_sim import Client, Options, Simulator
 from devtools.altinn_sim.dialogporten import sample_dialog
+from devtools.checks import dialogporten_schema as schema
 from shared.altinn import dialogporten as dp
 from shared.altinn import maskinporten as mp
 from tests.altinn_sim.conftest import CLIENT_ID, KEY, KID

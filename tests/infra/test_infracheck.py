@@ -1,4 +1,4 @@
-"""The offline checker (devtools/infracheck): silent on the real templates, loud on broken copies.
+"""The offline checker (devtools/checks/infra): silent on the real templates, loud on broken copies.
 
 Each test copies infra/ (and pyproject.toml) into a temporary checkout, breaks
 one thing the way the Bicep compiler or ARM would refuse, and expects the
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from devtools import infracheck
-from devtools.infracheck import __main__ as cli
-from devtools.infracheck.bicep import templates
-from devtools.infracheck.sdk_models import MODELS, UNCHECKED, api_versions, model_shape, sdk_api_version
+from devtools.checks import infra as infracheck
+from devtools.checks.infra import __main__ as cli
+from devtools.checks.infra.bicep import templates
+from devtools.checks.infra.sdk_models import MODELS, UNCHECKED, api_versions, model_shape, sdk_api_version
 
 pytestmark = pytest.mark.infra
 

@@ -21,7 +21,7 @@ import pytest
 from azure.core.credentials import AccessToken
 
 from devtools import verify_deploy
-from devtools.infracheck.sdk_models import MODELS, ModelSpec, model_shape, unknown_properties
+from devtools.checks.infra.sdk_models import MODELS, ModelSpec, model_shape, unknown_properties
 from devtools.verify_deploy import Check, Expected, RestArm, Target
 from tests.infra import fake_arm
 from tests.infra.fake_arm import FakeAzure, serve

@@ -19,8 +19,8 @@ import pytest
 from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueServiceClient
 
-from devtools import parked
 from devtools.azurite import Azurite
+from devtools.cli import parking as parked
 from devtools.samples import sample_event
 from shared import settings
 from shared.events import catalog, messages
@@ -178,7 +178,9 @@ def test_python_m_devtools_parked_is_the_same_command(
 ) -> None:
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     park_as_an_older_deployment(clients, sample_event("dialogporten.dialog.seen.v1"))
-    assert parked.main(["--settings", "/nonexistent/local.settings.json", "reroute"]) == 0
+    from devtools import parked as entry_point
+
+    assert entry_point.main(["--settings", "/nonexistent/local.settings.json", "reroute"]) == 0
     assert parked.list_parked(service) == []
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from devtools import dialogporten_schema as schema
 from devtools.altinn_sim.dialogporten import sample_dialog
 from devtools.azurite import ROOT
+from devtools.checks import dialogporten_schema as schema
 from shared.altinn import dialogporten as dp
 
 DIALOG = "V1ServiceOwnerDialogsQueriesGet_Dialog"

@@ -1,4 +1,4 @@
-"""python -m devtools.infracheck [ROOT]: check infra/*.bicep offline; exit 1 on a finding."""
+"""python -m devtools.checks.infra [ROOT]: check infra/*.bicep offline; exit 1 on a finding."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from devtools.infracheck import ALL_RULES, check
-from devtools.infracheck.bicep import templates
-from devtools.infracheck.sdk_models import api_versions
+from devtools.checks.infra import ALL_RULES, check
+from devtools.checks.infra.bicep import templates
+from devtools.checks.infra.sdk_models import api_versions
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.infracheck", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.checks.infra", description=__doc__)
     parser.add_argument("root", nargs="?", type=Path, default=ROOT, help="the checkout (holds infra/)")
     parser.add_argument("--rule", action="append", choices=sorted(ALL_RULES), help="run only this rule (repeatable)")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 No Bicep CLI or Azure is needed: the templates are parsed with pycep and each
 rule (``rules.py``, ``sdk_models.py``) reads the parsed tree. ``check()`` runs
-them all; ``python -m devtools.infracheck`` prints the findings and the API
+them all; ``python -m devtools.checks.infra`` prints the findings and the API
 version differences against the SDK models, and exits 1 on any finding.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devtools.infracheck.bicep import Template, templates
-from devtools.infracheck.rules import RULES, Finding, Rule
-from devtools.infracheck.sdk_models import sdk_properties
+from devtools.checks.infra.bicep import Template, templates
+from devtools.checks.infra.rules import RULES, Finding, Rule
+from devtools.checks.infra.sdk_models import sdk_properties
 
 ALL_RULES: dict[str, Rule] = {**RULES, "sdk-properties": sdk_properties}
 

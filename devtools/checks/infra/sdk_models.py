@@ -23,8 +23,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from devtools.infracheck.bicep import Template
-from devtools.infracheck.rules import Finding, _rel
+from devtools.checks.infra.bicep import Template
+from devtools.checks.infra.rules import Finding, _rel
 
 
 @dataclass(frozen=True)

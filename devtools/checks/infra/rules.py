@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devtools.infracheck.bicep import Template, is_loop, loop_locals, loop_source, walk
+from devtools.checks.infra.bicep import Template, is_loop, loop_locals, loop_source, walk
 
 
 @dataclass(frozen=True, order=True)

@@ -3,7 +3,7 @@
 The document is ``swagger.verified.json`` of the npm package ``@digdir/dialogporten-schema`` (ISC),
 pinned in package.json's devDependencies and installed by ``make install``.
 
-python -m devtools.dialogporten_schema --check   exit 1 when the models of shared.altinn.dialogporten
+python -m devtools.checks.dialogporten_schema --check   exit 1 when the models of shared.altinn.dialogporten
                                                  disagree with the pinned document (a test runs it)
 
 Rules of :func:`check` (each is what lets a model silently disagree with Dialogporten):

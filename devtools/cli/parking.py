@@ -1,0 +1,172 @@
+"""Parked events, the operations behind ``dpctl parked``: valid events of types the catalog did not know.
+
+    dpctl parked list
+    dpctl parked reroute [--dry-run] [--limit N]
+    dpctl parked discard MESSAGE_ID [MESSAGE_ID ...] [--dry-run]
+
+(``python -m devtools.parked ...`` is the same command.)
+
+The webhook parks such an event on ``dialogporten-unrouted``, untouched and
+with no expiry, and nothing consumes that queue: it waits there until an
+operator acts. Once a row for its type is in ``shared/events/catalog.py`` (and
+deployed), ``reroute`` moves it to its type's queue, byte for byte, sent
+before it is deleted, so a crash in between duplicates it (the handlers
+deduplicate on source + id) and never loses it. ``discard`` deletes named
+messages for good.
+
+Storage: ``AzureWebJobsStorage`` (a connection string; Azurite locally), or
+``--account NAME`` with your own Entra ID sign-in (``az login``; you need the
+Storage Queue Data Contributor role).
+
+The functions (:func:`list_parked`, :func:`reroute`, :func:`discard`) take a
+``QueueServiceClient`` and return data, so that other tools can wrap them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
+
+from shared.events import catalog, messages
+from shared.stores import clients as storage
+
+__all__ = ["Moved", "Parked", "discard", "list_parked", "reroute"]
+
+PARKING_QUEUE = catalog.UNROUTED_QUEUE
+#: How long a message being looked at stays invisible to another operator's run.
+LEASE_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """One parked message, as an operator needs it to decide."""
+
+    message_id: str
+    inserted_on: str | None
+    readable: bool
+    """False when the body is not base64 JSON (it can then only be discarded)."""
+    event_id: str | None = None
+    event_type: str | None = None
+    dialog_id: str | None = None
+    source: str | None = None
+    claim_check: bool = False
+    """The event is in a blob; the message is a reference to it (moved as it is)."""
+    route_to: str | None = None
+    """The queue of its type, when the catalog knows the type now; else None (stays parked)."""
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A parked message that was (or, in a dry run, would be) sent to its queue."""
+
+    message_id: str
+    event_id: str | None
+    event_type: str | None
+    to: str
+    dry_run: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _raw(service: QueueServiceClient, name: str) -> QueueClient:
+    # No encode or decode policy: bodies are read and sent exactly as stored (base64 and all).
+    return service.get_queue_client(name)
+
+
+def describe(message: QueueMessage) -> Parked:
+    """What a parked message holds, without changing it."""
+    inserted = None if message.inserted_on is None else message.inserted_on.isoformat()
+    described = messages.describe(message.content)
+    if not described.readable:
+        return Parked(message.id, inserted, readable=False, reason=described.reason)
+    row = catalog.lookup(described.event_type) if described.event_type else None
+    return Parked(
+        message.id,
+        inserted,
+        readable=True,
+        event_id=described.event_id,
+        event_type=described.event_type,
+        dialog_id=described.dialog_id,
+        source=described.source,
+        claim_check=described.claim_check,
+        route_to=None if row is None else row.queue,
+        reason=None if row is not None else "type not in the catalog",
+    )
+
+
+def _leased(client: QueueClient) -> Iterator[tuple[QueueMessage, Callable[[], None]]]:
+    """Every message of the queue once, each with a function that hands it back.
+
+    Each received message stays invisible for the lease, so the listing ends; the ones
+    handed back become visible again only after the listing, so none is seen twice.
+    """
+    hand_back: list[QueueMessage] = []
+    try:
+        for message in client.receive_messages(messages_per_page=32, visibility_timeout=LEASE_SECONDS):
+            yield message, functools.partial(hand_back.append, message)
+    except ResourceNotFoundError:
+        return  # the queue was never created: nothing was ever parked
+    finally:
+        for message in hand_back:
+            with contextlib.suppress(ResourceNotFoundError):
+                client.update_message(message, visibility_timeout=0)
+
+
+def list_parked(service: QueueServiceClient) -> list[Parked]:
+    """Every parked message, described; the queue is left as it was."""
+    found: list[Parked] = []
+    for message, keep in _leased(_raw(service, PARKING_QUEUE)):
+        found.append(describe(message))
+        keep()
+    return found
+
+
+def reroute(service: QueueServiceClient, *, dry_run: bool = False, limit: int | None = None) -> list[Moved]:
+    """Move every parked message whose type the catalog now knows to that type's queue; returns what moved.
+
+    Byte for byte, with no expiry, sent before deleted. ``dry_run`` moves nothing and
+    returns what would move. Messages of still unknown types stay parked.
+    """
+    source = _raw(service, PARKING_QUEUE)
+    moved: list[Moved] = []
+    for message, keep in _leased(source):
+        parked = describe(message)
+        if parked.route_to is None or (limit is not None and len(moved) >= limit):
+            keep()  # still unknown (or over the limit): stays parked
+            continue
+        if dry_run:
+            keep()
+        else:
+            # Bicep creates every catalog queue; locally the first send does.
+            storage.send_creating_queue(
+                _raw(service, parked.route_to), message.content, time_to_live=storage.NEVER_EXPIRE
+            )
+            source.delete_message(message)
+        moved.append(Moved(message.id, parked.event_id, parked.event_type, parked.route_to, dry_run=dry_run))
+    return moved
+
+
+def discard(service: QueueServiceClient, message_ids: set[str], *, dry_run: bool = False) -> list[Parked]:
+    """Delete the parked messages with these ids for good; returns what was (or would be) deleted."""
+    source = _raw(service, PARKING_QUEUE)
+    gone: list[Parked] = []
+    for message, keep in _leased(source):
+        if message.id not in message_ids or dry_run:
+            keep()
+            if message.id in message_ids:
+                gone.append(describe(message))
+            continue
+        gone.append(describe(message))
+        source.delete_message(message)
+    return gone
