@@ -62,15 +62,19 @@ def layer_of(unit: str) -> int | None:
     return None
 
 
-def sources(root: Path = ROOT) -> dict[str, str]:
-    """Every module of the app, by dotted name: ``function_app`` and ``shared/**``."""
-    found = {"function_app": (root / "function_app.py").read_text(encoding="utf-8")}
-    for path in sorted((root / "shared").rglob("*.py")):
+def sources(root: Path = ROOT, package: str = "shared") -> dict[str, str]:
+    """Every module of ``package``, by dotted name (with ``function_app`` for the app's ``shared``)."""
+    found = {"function_app": (root / "function_app.py").read_text(encoding="utf-8")} if package == "shared" else {}
+    for path in sorted((root / package).rglob("*.py")):
         parts = list(path.relative_to(root).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts = parts[:-1]
         found[".".join(parts)] = path.read_text(encoding="utf-8")
     return found
+
+
+def packages_of(root: Path = ROOT, package: str = "shared") -> set[str]:
+    return {".".join(p.relative_to(root).parts[:-1]) for p in (root / package).rglob("__init__.py")}
 
 
 def _is_type_checking(test: ast.expr) -> bool:

@@ -89,3 +89,14 @@ def test_a_module_in_no_layer_is_reported() -> None:
     }
     found = [str(v) for v in layers.violations(layers.graph(modules, PACKAGES))]
     assert "shared.events.cloudevent imports shared.misc: shared.misc is in no layer" in found
+
+
+def test_devtools_has_no_circle_and_a_new_one_is_found() -> None:
+    tools = layers.sources(layers.ROOT, "devtools")
+    packages = layers.packages_of(layers.ROOT, "devtools")
+    assert layers.circles(layers.graph(tools, packages)) == []
+    # The circle devtools used to have: the CLI's parked command -> the parking operations -> the CLI.
+    tools["devtools.cli.parking"] += "\nfrom devtools.cli.app import main\n"
+    assert layers.circles(layers.graph(tools, packages)) == [
+        ["devtools.cli.app", "devtools.cli.parked", "devtools.cli.parking"]
+    ]
