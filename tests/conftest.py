@@ -27,6 +27,9 @@ from shared import settings  # noqa: E402
 from shared.stores import clients as storage  # noqa: E402
 from shared.stores.clients import StorageClients  # noqa: E402
 
+#: The Altinn simulator's fixtures (``sim``, ``receiver``) for every test; a module may define its own ``sim``.
+pytest_plugins = ["tests.sim_support"]
+
 #: Recorded events: one per catalog type (named by :func:`fixture_name`), Altinn's and the docs' examples.
 FIXTURES = ROOT / "tests" / "fixtures" / "events"
 #: The team's reference material beside the project; absent on a user's machine.
