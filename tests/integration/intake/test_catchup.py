@@ -293,3 +293,25 @@ def test_dpctl_catch_up_reads_past_short_pages_to_the_end(
     result = ran.json()
     assert (result["read"], result["accepted"], result["cursor"]) == (len(visible), len(visible), visible[-1])
     assert sorted(queued_ids(clients)) == sorted(visible)
+
+
+def test_dpctl_catch_up_holds_events_to_the_apps_own_clock_skew_setting(
+    sim: Simulator, clients: StorageClients, azurite: Azurite
+) -> None:
+    ahead = event(age=-timedelta(minutes=30))  # 30 minutes ahead of this clock
+    sim.events.append(ahead)
+    env = {
+        "ALTINN_SIM_URL": sim.base_url,
+        settings.STORAGE_CONNECTION: azurite.connection_string,
+        "MASKINPORTEN_CLIENT_ID": "catchup-client",
+        "MASKINPORTEN_KID": "catchup-kid",
+        "MASKINPORTEN_KEY": PEM.decode(),
+        "MASKINPORTEN_KEY_FILE": "",
+    }
+    strict = dpctl("catch-up", "--resource", RESOURCE, "--since", "0", "--json", env=env)  # the default, 300 s
+    assert (strict.code, strict.json()["rejected"]) == (0, 1)
+    lenient = dpctl(
+        "catch-up", "--resource", RESOURCE, "--since", "0", "--json", env=env | {"MAX_CLOCK_SKEW_SECONDS": "3600"}
+    )
+    assert (lenient.code, lenient.json()["accepted"], lenient.json()["rejected"]) == (0, 1, 0)
+    assert queued_ids(clients) == [ahead["id"]]
