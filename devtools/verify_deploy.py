@@ -24,8 +24,9 @@ the deployment through Azure Resource Manager's REST API and checks:
   additionalAllowedIpAddresses): the webhook's OPTIONS handshake answers;
 - telemetry arrives in the Log Analytics workspace.
 
-Each check prints ok, FAIL or skip with what to do; the exit code is 1 if any
-check failed. Nothing is written to Azure, and no key or setting value is printed.
+Each check prints ok, FAIL or skip with what to do, and the last line is the
+dashboard's link (main.bicep's output WORKBOOK_URL) when azd or the shell has it;
+the exit code is 1 if any check failed. Nothing is written to Azure, and no key or setting value is printed.
 """
 
 from __future__ import annotations
@@ -570,9 +571,8 @@ def main(
     parser.add_argument("--telemetry-minutes", type=int, default=60)
     args = parser.parse_args(argv)
     shell = os.environ if env is None else env
-    given, disagreements = resolve(
-        {name: getattr(args, name) for name in VARIABLES}, shell, azd_values(shell), args.prefer
-    )
+    azd = azd_values(shell)
+    given, disagreements = resolve({name: getattr(args, name) for name in VARIABLES}, shell, azd, args.prefer)
     if disagreements:
         options = " ".join(
             f"--{name.replace('_', '-')}" for name, v in VARIABLES.items() if v in {d.variable for d in disagreements}
@@ -610,6 +610,10 @@ def main(
         print(redact(str(check)))
     failed = [c for c in checks if c.ok is False]
     print(f"verify-deploy: {len(checks) - len(failed)} of {len(checks)} checks ok or skipped, {len(failed)} failed")
+    first, second = (shell, azd) if args.prefer == "shell" else (azd, shell)
+    dashboard = first.get("WORKBOOK_URL") or second.get("WORKBOOK_URL")
+    if dashboard:  # main.bicep's output: the workbook in the Azure portal
+        print(f"dashboard: {dashboard}")
     return 1 if failed else 0
 
 

@@ -217,6 +217,19 @@ module alerts 'app/alerts.bicep' = if (!empty(alertEmail)) {
   }
 }
 
+// The dashboard: always deployed, and updated in place by every redeploy (its name is
+// derived from the resource group and the environment, never random).
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    name: guid(resourceGroup().id, environmentName, 'dialogporten-events-workbook')
+    displayName: 'Dialogporten events (${environmentName})'
+    location: location
+    tags: allTags
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+  }
+}
+
 // azd turns these into environment values (`azd env get-values`). None is a secret:
 // the webhook URL is given without its key, which is fetched separately.
 output AZURE_LOCATION string = location
@@ -229,3 +242,6 @@ output STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATION_INSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output VAULT_NAME string = enrichment ? vaultName : ''
 output LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsName
+output WORKBOOK_ID string = workbook.outputs.id
+// The dashboard in the Azure portal (printed by `make verify-deploy`).
+output WORKBOOK_URL string = '${environment().portal}/#@/resource${workbook.outputs.id}/workbook'

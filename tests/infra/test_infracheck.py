@@ -414,3 +414,77 @@ def test_the_key_vault_rule_refuses_a_weaker_vault(
     found = messages(checkout, "key-vault")
     assert found
     assert any(fragment in m for m in found), found
+
+
+# --------------------------------------------------------------------------- the dashboard's workbook
+
+WORKBOOK = "infra/app/workbook.bicep"
+WORKBOOK_JSON = "infra/app/workbook.json"
+WORKBOOK_NAME = "name: guid(resourceGroup().id, environmentName, 'dialogporten-events-workbook')"
+LOADED = "replace(loadTextContent('workbook.json'), '__LOG_ANALYTICS_WORKSPACE_ID__', logAnalyticsId)"
+
+
+def test_the_workbook_passes_its_rule() -> None:
+    assert messages(ROOT, "workbook") == []
+
+
+@pytest.mark.parametrize(
+    ("relative", "old", "new", "fragment"),
+    [
+        # ARM refuses a workbook name that is not a GUID.
+        (MAIN, WORKBOOK_NAME, "name: 'dialogporten-dashboard'", "must be a GUID"),
+        (WORKBOOK, "  name: name\n", "  name: '${name}-v2'\n", "must be a GUID"),
+        # A name that changes: every redeploy would create a second workbook with the same display name.
+        (
+            MAIN,
+            WORKBOOK_NAME,
+            "name: guid(resourceGroup().id, deploymentSeed)",
+            "a new workbook on every deployment",
+        ),
+        (WORKBOOK, "  kind: 'shared'\n", "  kind: 'user'\n", "must be one of ['shared']"),
+        (WORKBOOK, "    category: 'workbook'\n", "", "properties.category"),
+        (WORKBOOK, "    displayName: displayName\n", "", "properties.displayName"),
+        (WORKBOOK, "    sourceId: logAnalyticsId\n", "", "properties.sourceId"),
+        (WORKBOOK, "loadTextContent('workbook.json')", "loadTextContent('dashboard.json')", "does not exist"),
+        (WORKBOOK, LOADED, '\'{"version":"Notebook/1.0","items":[]}\'', "must come from one loadTextContent"),
+    ],
+)
+def test_the_workbook_rule_refuses_a_broken_workbook(
+    checkout: Path, relative: str, old: str, new: str, fragment: str
+) -> None:
+    if "deploymentSeed" in new:
+        mutate(
+            checkout, MAIN, "param tags object = {}", "param tags object = {}\nparam deploymentSeed string = newGuid()"
+        )
+    mutate(checkout, relative, old, new)
+    found = messages(checkout, "workbook")
+    assert any(fragment in m for m in found), found
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"version": "Notebook/1.0", "items": [' + " " * 131_072 + "]}", "loadTextContent() takes 131072"),
+        ('{"version": "Notebook/1.0", "items": [', "is not JSON"),
+        ('{"version": "Notebook/1.0", "items": []}', "is not a workbook"),
+        ('{"items": [{"type": 1, "content": {"json": "x"}}]}', "is not a workbook"),
+    ],
+)
+def test_the_workbook_rule_reads_the_loaded_file(checkout: Path, content: str, fragment: str) -> None:
+    (checkout / WORKBOOK_JSON).write_text(content, encoding="utf-8")
+    found = messages(checkout, "workbook")
+    assert any(fragment in m for m in found), found
+
+
+def test_the_workbooks_properties_are_checked_against_the_sdk_model(checkout: Path) -> None:
+    mutate(checkout, WORKBOOK, "    category: 'workbook'\n", "    categroy: 'workbook'\n")
+    found = messages(checkout, "sdk-properties")
+    assert found == ["infra/app/workbook.bicep: workbook.properties.categroy (not in Workbook): [sdk-properties] "
+                     "unknown property of Microsoft.Insights/workbooks"]  # fmt: skip
+
+
+def test_the_workbook_module_is_held_to_the_deploy_time_rules(checkout: Path) -> None:
+    mutate(checkout, MAIN, "module workbook 'app/workbook.bicep' = {", "module workbook 'app/workbook.bicep' = if "
+           "(!empty(monitoring.outputs.logAnalyticsId)) {")  # fmt: skip
+    found = messages(checkout, "deploy-time-constant")
+    assert any("BCP177" in m and "monitoring.outputs.logAnalyticsId" in m for m in found), found

@@ -257,6 +257,33 @@ def test_main_reads_the_azd_values_and_exits_by_the_result(
     assert "FAIL app settings" in out
 
 
+WORKBOOK_URL = (
+    f"https://portal.azure.com/#@/resource/subscriptions/{fake_arm.SUBSCRIPTION}/resourceGroups/rg-dialogporten-tt02"
+    "/providers/Microsoft.Insights/workbooks/0f8e3a4c-5b1d-4e2a-9c7f-1a2b3c4d5e6f/workbook"
+)
+
+
+def test_the_dashboards_link_is_printed_last_when_azd_has_it(
+    fake: FakeAzure, shell: Callable[..., Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WORKBOOK_URL", raising=False)
+    shell(azd={**DEPLOYED, "WORKBOOK_URL": WORKBOOK_URL}, exported={})
+    assert main(fake) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].startswith("verify-deploy: ")
+    assert lines[-1] == f"dashboard: {WORKBOOK_URL}"
+    assert main(fake, "--altinn", "prod") == 1  # a failed check: the link still helps
+    assert capsys.readouterr().out.splitlines()[-1] == f"dashboard: {WORKBOOK_URL}"
+    # Deployed before the workbook existed (no such output), or no azd: no line, nothing fails.
+    shell(azd=DEPLOYED, exported={})
+    assert main(fake) == 0
+    assert "dashboard" not in capsys.readouterr().out
+    # The shell's export serves when azd has none.
+    monkeypatch.setenv("WORKBOOK_URL", WORKBOOK_URL)
+    assert main(fake) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"dashboard: {WORKBOOK_URL}"
+
+
 def test_the_shell_and_azd_agreeing_runs_as_before(
     fake: FakeAzure, shell: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -489,9 +489,129 @@ def key_vault_secrets(templates: list[Template], root: Path) -> list[Finding]:
     return findings
 
 
+# --------------------------------------------------------------------------- workbooks
+
+
+#: Bicep refuses a larger file in loadTextContent() ("File functions for Bicep",
+#: learn.microsoft.com/azure/azure-resource-manager/bicep/bicep-functions-files#loadtextcontent).
+LOAD_TEXT_CONTENT_MAX_CHARS = 131_072
+#: The only kind the 2023-06-01 API knows (WorkbookSharedTypeKind in azure-mgmt-applicationinsights).
+WORKBOOK_KINDS = frozenset({"shared"})
+#: Required by the REST API specification's WorkbookProperties; sourceId is this project's: it lists
+#: the workbook on the workspace it reads.
+WORKBOOK_PROPERTIES = ("displayName", "category", "serializedData", "sourceId")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_PER_DEPLOYMENT = frozenset({"new_guid", "utc_now"})
+
+
+def _given(
+    template: Template, node: Any, templates: list[Template], seen: frozenset[str] = frozenset()
+) -> list[tuple[Template, Any]]:
+    """``node``, or when it names a parameter, every value it can take (each module call's, else its
+    default), each with the template that writes it."""
+    if not (isinstance(node, str) and node in template.parameters) or node in seen:
+        return [(template, node)]
+    values: list[tuple[Template, Any]] = []
+    for caller in templates:
+        for symbol in caller.modules:
+            if caller.module_path(symbol) == template.path.resolve():
+                passed = caller.body(symbol).get("params", {})
+                if node in passed:
+                    values += _given(caller, passed[node], templates, seen | {node})
+    default = template.parameters[node].get("default")
+    if not values and default is not None:
+        values.append((template, default))
+    return values
+
+
+def _functions(template: Template, node: Any, seen: frozenset[str] = frozenset()) -> Iterable[dict[str, Any]]:
+    """Every function call in ``node``, through the variables and parameter defaults it reads."""
+    for _, value in walk(node):
+        if isinstance(value, dict) and "function" in value:
+            yield value["function"]
+        elif isinstance(value, str) and value not in seen:
+            if value in template.variables:
+                yield from _functions(template, template.variables[value]["value"], seen | {value})
+            elif value in template.parameters:
+                yield from _functions(template, template.parameters[value].get("default"), seen | {value})
+
+
+def workbooks(templates: list[Template], root: Path) -> list[Finding]:
+    """A workbook ARM accepts, that a redeploy updates in place, with content Bicep can load.
+
+    - its ``name`` is a GUID, given as ``guid(...)`` of values that do not change between
+      deployments: ARM refuses any other name ("Invalid Workbook resource name",
+      MicrosoftDocs/azure-docs#52844), and a name that changes (from ``newGuid()`` or
+      ``utcNow()``) creates a second workbook with the same display name, which ARM refuses
+      ("A Workbook with the same name already exists", microsoft/ApplicationInsights-Home#476);
+      a parameter is followed to every module call that passes it;
+    - ``kind`` is ``shared``, the only kind of the 2023-06-01 API (``WorkbookSharedTypeKind``
+      in azure-mgmt-applicationinsights);
+    - ``displayName``, ``category`` and ``serializedData`` are set (required by the REST API
+      specification's WorkbookProperties), and ``sourceId`` (this project's rule: the workbook
+      is listed on the workspace it reads);
+    - ``serializedData`` is read with ``loadTextContent()`` from a file next to the template
+      (this project's rule, so tests can read it) that exists, is at most 131,072 characters
+      (Bicep's limit: "File functions for Bicep", bicep-functions-files#loadtextcontent) and is
+      a workbook: JSON with ``version`` ``Notebook/1.0`` and items.
+    """
+    findings: list[Finding] = []
+    for template in templates:
+        file = _rel(template, root)
+        for symbol, declared in template.resources.items():
+            if declared.get("type", "").lower() != "microsoft.insights/workbooks" or declared.get("existing"):
+                continue
+            body = template.body(symbol)
+
+            def report(where: str, message: str, symbol: str = symbol, file: str = file) -> None:
+                findings.append(Finding("workbook", file, f"{symbol}{where}", message))
+
+            for writer, value in _given(template, body.get("name"), templates):
+                function = value.get("function", {}) if isinstance(value, dict) else {}
+                if function.get("type") == "guid":
+                    changing = {f["type"] for f in _functions(writer, value)} & _PER_DEPLOYMENT
+                    if changing:
+                        report(".name", f"guid() of {sorted(changing)}: a new workbook on every deployment")
+                elif not (isinstance(value, str) and _GUID.match(value)):
+                    report(".name", f"must be a GUID, from guid(...) of deploy-time values; got {value!r}")
+            if body.get("kind") not in WORKBOOK_KINDS:
+                report(".kind", f"must be one of {sorted(WORKBOOK_KINDS)}, not {body.get('kind')!r}")
+            properties = body.get("properties", {})
+            for key in WORKBOOK_PROPERTIES:
+                if not properties.get(key):
+                    report(f".properties.{key}", "must be set")
+            loads = [
+                f["parameters"]["file_path"]
+                for f in _functions(template, properties.get("serializedData"))
+                if f["type"] == "load_text_content"
+            ]
+            if len(loads) != 1 or not isinstance(loads[0], str):
+                report(".properties.serializedData", "must come from one loadTextContent('<file>.json')")
+                continue
+            path = template.path.parent / loads[0]
+            if not path.is_file():
+                report(".properties.serializedData", f"loadTextContent: {loads[0]} does not exist")
+                continue
+            text = path.read_text(encoding="utf-8")
+            if len(text) > LOAD_TEXT_CONTENT_MAX_CHARS:
+                report(
+                    ".properties.serializedData",
+                    f"{loads[0]} has {len(text)} characters; loadTextContent() takes {LOAD_TEXT_CONTENT_MAX_CHARS}",
+                )
+            try:
+                content = json.loads(text)
+            except ValueError as exc:
+                report(".properties.serializedData", f"{loads[0]} is not JSON: {exc}")
+                continue
+            if not (isinstance(content, dict) and content.get("version") == "Notebook/1.0" and content.get("items")):
+                report(".properties.serializedData", f"{loads[0]} is not a workbook (version Notebook/1.0, items)")
+    return findings
+
+
 RULES: dict[str, Rule] = {
     "deploy-time-constant": deploy_time_constants,
     "flex-rejected": flex_rejected_properties,
     "param-bounds": parameter_bounds,
     "key-vault": key_vault_secrets,
+    "workbook": workbooks,
 }

@@ -82,6 +82,7 @@ MODELS: dict[str, ModelSpec] = {
         "ScheduledQueryRuleResource",
         "azure.mgmt.monitor.operations._scheduled_query_rules_operations",
     ),
+    "Microsoft.Insights/workbooks": ModelSpec("azure.mgmt.applicationinsights.v2023_06_01.models", "Workbook"),
     "Microsoft.KeyVault/vaults": ModelSpec(
         "azure.mgmt.keyvault.models", "VaultCreateOrUpdateParameters", "azure.mgmt.keyvault._configuration"
     ),
