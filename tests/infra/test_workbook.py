@@ -33,9 +33,11 @@ from typing import Any
 import pytest
 
 from devtools.samples import sample_event
-from shared import catalog, logs
-from shared.altinn.events_api import EventsApiError, Page
-from shared.ingest import MAX_BODY_BYTES, Policy, WebhookRequest
+from shared import logs
+from shared.altinn.events_api import Page
+from shared.errors import EventsApiError
+from shared.events import catalog
+from shared.intake.plan import MAX_BODY_BYTES, Policy, WebhookRequest
 from tests.infra import kql
 from tests.infra.test_infra_templates import (
     HOST_POISON_LINE,
@@ -490,10 +492,10 @@ class _MemorySink:
 
 
 def _post(body: bytes, content_type: str = "application/json; charset=utf-8", policy: Policy | None = None) -> int:
-    from shared import ingest
+    from shared.intake import plan
 
     request = WebhookRequest("POST", {"content-type": content_type}, body, "http://localhost/api/events")
-    return ingest.handle(request, _MemorySink(), policy or Policy()).status
+    return plan.handle(request, _MemorySink(), policy or Policy()).status
 
 
 def _webhook(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -518,9 +520,11 @@ class _PoisonQueue:
 
 def _queue_function(monkeypatch: pytest.MonkeyPatch) -> None:
     """processing.process_message with a stand-in handler: handled, duplicate, retry, poisoned (twice)."""
-    from shared import handlers, processing
-    from shared.hostconfig import QueueSettings
-    from shared.messages import serialize_event
+    from shared.events.messages import serialize_event
+    from shared.events.models import DialogportenEvent
+    from shared.processing import pipeline as processing
+    from shared.processing.hostconfig import QueueSettings
+    from shared.processing.registry import Registry
 
     poison = _PoisonQueue()
     clients: Any = SimpleNamespace(queue=lambda name: poison)
@@ -532,15 +536,21 @@ def _queue_function(monkeypatch: pytest.MonkeyPatch) -> None:
         return behaviour.get("return")
 
     # The stand-in handler is the only one, and declares no outside effects (no idempotency claim).
-    monkeypatch.setattr(handlers, "handlers_for", lambda model: [handler])
-    monkeypatch.setattr(handlers, "has_effects", lambda fn: False)
+    registry = Registry()
+    registry.add(handler, DialogportenEvent, effects=False)
     body = serialize_event(sample_event(CREATED, event_id="e-real", dialog_id="0195a1b2-0000-7000-8000-000000000001"))
     settings = QueueSettings(max_dequeue_count=5)
     no_settings: Any = None  # read only by effectful handlers (the idempotency store) and not-visible-yet dialogs
 
     def deliver(count: int, raw: str = body) -> Any:
         return processing.process_message(
-            raw, queue=CREATED_QUEUE, dequeue_count=count, clients=clients, cfg=no_settings, queue_settings=settings
+            raw,
+            queue=CREATED_QUEUE,
+            dequeue_count=count,
+            clients=clients,
+            cfg=no_settings,
+            registry=registry,
+            queue_settings=settings,
         )
 
     assert deliver(1) == processing.HANDLED
@@ -580,9 +590,9 @@ class _Cursors:
 
 def _catch_up(monkeypatch: pytest.MonkeyPatch) -> None:
     """One caught-up run (two events, then the end of the stream) and one failed run, as the timer logs them."""
-    from shared import enrichment
-    from shared.catchup import Saved
+    from shared.altinn import clients as enrichment
     from shared.functions import catchup as timer
+    from shared.stores.cursors import Saved
 
     moment = (datetime.now(UTC) - timedelta(seconds=40)).isoformat().replace("+00:00", "Z")
     events = [sample_event(CREATED, resource=RESOURCE, time=moment) for _ in range(2)]
@@ -593,7 +603,7 @@ def _catch_up(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(enrichment, "events_api", lambda cfg, api=api: api)
         cursors: Any = _Cursors()
         cursors.put(urn, Saved("0"))
-        cfg: Any = SimpleNamespace(enrichment=None)
+        cfg: Any = SimpleNamespace(maskinporten=None)
         timer._one(
             urn, cfg=cfg, cursors=cursors, sink=_MemorySink(), policy=Policy(), max_seconds=30, fields={"resource": urn}
         )
