@@ -13,12 +13,15 @@ than by a list of classes::
     │   ├── EnrichmentNotConfigured   a handler fetched a dialog, but Maskinporten is not configured
     │   └── InsecureUrl               (an OutboundError) a token would go somewhere other than https
     ├── TransientError                retry after visibilityTimeout
+    │   ├── RetryLater                "not now": put back until ``until``, no attempt spent (bounded)
+    │   │   └── DialogNotVisibleYet   the end-user API's 404 with Expires (kept for one release)
     │   ├── AlreadyInProgress         (an IdempotencyError) another worker holds the event
-    │   ├── DialogNotVisibleYet       the end-user API's 404 with Expires (kept for one release)
-    │   ├── DialogportenUnavailable   503, 429, 5xx, a timeout
+    │   ├── DialogportenUnavailable   503 or a 5xx without a time, a timeout
+    │   ├── TokenUnavailable          (an AuthError) Maskinporten or the exchange: 429, 5xx, the network
     │   └── Unreachable, DeadlineExceeded, RedirectRefused, ResponseTooLarge   (OutboundErrors)
     ├── OutboundError                 any failed outside call: its subclasses sit in the branch above that fits
-    ├── AuthError                     no token from Maskinporten or the exchange
+    ├── AuthError                     no token from Maskinporten or the exchange; TokenRefused (a PermanentError:
+    │                                 the grant was refused) or TokenUnavailable (transient)
     ├── EventsApiError                a page of Altinn's events API could not be read
     ├── CatchUpError                  catch-up stopped for one resource (``cursor``: where to resume)
     │   └── CatchUpFailed             the timer's run, after every resource had its turn
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 __all__ = [
@@ -72,8 +75,11 @@ __all__ = [
     "Problem",
     "RedirectRefused",
     "ResponseTooLarge",
+    "RetryLater",
     "SettingsError",
     "StorageUnavailable",
+    "TokenRefused",
+    "TokenUnavailable",
     "TransientError",
     "Unreachable",
     "clip",
@@ -111,6 +117,39 @@ class CannotSucceed(PermanentError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RetryLater(TransientError):
+    """Raise this from a handler when an outside system says "later": the message is put back, invisible
+    until ``after``, **without spending an attempt**.
+
+    ``after`` is a number of seconds from now, or a moment (an aware ``datetime``). Processing puts back a
+    fresh copy of the message's bytes (its dequeue count starts again), at most the queue's 7 days at a
+    time, and logs it as ``deferred`` with ``reason`` and the moment. The total wait is bounded, counted
+    from the event's ``time`` (``RETRY_LATER_MAX_WAIT_SECONDS``, 7 days): past it, ``RetryLater`` counts as
+    an ordinary transient failure, and the last attempt poisons the message as usual. A claim (a handler
+    with effects) is released first, so the copy is not taken for a duplicate in progress.
+    """
+
+    def __init__(self, after: float | datetime, reason: str = "") -> None:
+        if isinstance(after, datetime):
+            if after.tzinfo is None:
+                raise TypeError("RetryLater needs an aware datetime (with a time zone), or a number of seconds")
+            self.until: datetime | None = after
+            self.seconds: float | None = None
+        else:
+            self.until = None
+            self.seconds = max(0.0, float(after))
+        text = reason or "retry later"
+        when = self.until.isoformat() if self.until is not None else f"in {self.seconds:g} s"
+        super().__init__(f"{text} (retry {'at ' if self.until is not None else ''}{when})")
+        self.reason = text
+
+    def moment(self, now: datetime) -> datetime:
+        """When to try again, as seen from ``now``."""
+        if self.until is not None:
+            return self.until
+        return now + timedelta(seconds=self.seconds or 0.0)
 
 
 # --- events and messages ---------------------------------------------------------------------------
@@ -275,11 +314,28 @@ class InsecureUrl(OutboundError, PermanentError):
 
 
 class AuthError(DialogportenError):
-    """A token could not be obtained; the message says from where and why (``status``: the HTTP status, if any)."""
+    """A token could not be obtained; the message says from where and why (``status``: the HTTP status, if any).
+
+    Raised as one of its two kinds: :class:`TokenRefused` or :class:`TokenUnavailable`.
+    """
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class TokenRefused(AuthError, PermanentError):
+    """The grant was refused for good (``invalid_client``, ``invalid_grant``, ``invalid_scope``, 403), the
+    exchange refused a fresh token (401), or the client is not configured: retrying cannot help."""
+
+
+class TokenUnavailable(AuthError, TransientError):
+    """Maskinporten or the exchange said "not now" (429, a 5xx) or could not be reached; ``retry_at`` is the
+    moment its ``Retry-After`` named, if it named one."""
+
+    def __init__(self, message: str, status: int | None = None, retry_at: datetime | None = None) -> None:
+        super().__init__(message, status)
+        self.retry_at = retry_at
 
 
 class EventsApiError(DialogportenError):
@@ -308,13 +364,16 @@ class CatchUpFailed(CatchUpError):
 # --- Dialogporten ------------------------------------------------------------------------------------
 
 
-class DialogNotVisibleYet(TransientError):
-    """404 with ``Expires``: the dialog exists but is not visible before ``until``."""
+class DialogNotVisibleYet(RetryLater):
+    """What the end-user API answers before a dialog's ``visibleFrom`` (404 with ``Expires``).
+
+    Kept importable for one release. The service-owner API this app calls answers 200 with ``visibleFrom``
+    instead (``Dialog.is_visible``); a handler that wants to wait raises ``RetryLater(dialog.visible_from)``.
+    """
 
     def __init__(self, dialog_id: str, until: datetime) -> None:
-        super().__init__(f"dialog {dialog_id} is not visible until {until.isoformat()}")
+        super().__init__(until, f"dialog {dialog_id} is not visible until {until.isoformat()}")
         self.dialog_id = dialog_id
-        self.until = until
 
 
 class DialogportenUnavailable(TransientError):

@@ -57,6 +57,8 @@ class Outcome(StrEnum):
     HANDLED = "handled"
     DUPLICATE = "duplicate"
     RETRY = "retry"
+    #: Put back until a handler's RetryLater moment, no attempt spent ("not now" is not failure).
+    DEFERRED = "deferred"
     POISONED = "poisoned"
     # the dialog state: an event disagrees on an attribute that never changes
     CONFLICT = "conflict"

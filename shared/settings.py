@@ -7,6 +7,7 @@ read) and with ``local.settings.json``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ class Setting:
 
 
 STORAGE_CONNECTION: Final = "AzureWebJobsStorage"
+#: The old name of RETRY_LATER_MAX_WAIT_SECONDS, still read for one release.
+DEPRECATED_MAX_WAIT: Final = "DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS"
 
 #: Everything the app reads. ``AzureWebJobsStorage`` is the connection string
 #: (Azurite locally); in Azure the identity-based ``AzureWebJobsStorage__*``
@@ -58,9 +61,15 @@ DECLARED: Final[tuple[Setting, ...]] = (
         "The client's private key, PEM or JWK. In Azure a Key Vault reference (Bicep `maskinportenKeySecretName`).",
     ),
     Setting(
-        "DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS",
+        "RETRY_LATER_MAX_WAIT_SECONDS",
         "604800",
-        "A message whose dialog is not yet visible waits (no attempt spent) at most this long after the event's time.",
+        "A message a handler puts back with RetryLater (no attempt spent) waits at most this long after the "
+        "event's time; past it, RetryLater counts as an ordinary attempt.",
+    ),
+    Setting(
+        DEPRECATED_MAX_WAIT,
+        "",
+        "Deprecated alias of RETRY_LATER_MAX_WAIT_SECONDS, read when that is not set (removed in the next release).",
     ),
     Setting(
         "CATCHUP_RESOURCES",
@@ -129,9 +138,9 @@ class IdempotencySettings:
 
 @dataclass(frozen=True, slots=True)
 class ProcessingSettings:
-    """How a queue message is handled beyond host.json: the longest a message waits for its dialog to be visible."""
+    """How a queue message is handled beyond host.json: the longest a RetryLater put-back may wait in all."""
 
-    not_visible_max_wait_seconds: int = 604800
+    retry_later_max_wait_seconds: int = 604800
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +200,16 @@ def _maskinporten(env: Mapping[str, str]) -> MaskinportenSettings:
     )
 
 
+def _retry_later_max_wait(env: Mapping[str, str]) -> int:
+    """RETRY_LATER_MAX_WAIT_SECONDS, or its deprecated alias when only that is set."""
+    if env.get("RETRY_LATER_MAX_WAIT_SECONDS") is None and env.get(DEPRECATED_MAX_WAIT):
+        logging.getLogger("dialogporten").warning(
+            "%s is deprecated and read for one more release: set RETRY_LATER_MAX_WAIT_SECONDS", DEPRECATED_MAX_WAIT
+        )
+        return _positive_int(env, DEPRECATED_MAX_WAIT)
+    return _positive_int(env, "RETRY_LATER_MAX_WAIT_SECONDS")
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     prefix = STORAGE_CONNECTION + "__"
@@ -218,9 +237,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             retention_seconds=_positive_int(env, "IDEMPOTENCY_RETENTION_SECONDS"),
             claim_timeout_seconds=_positive_int(env, "IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS"),
         ),
-        processing=ProcessingSettings(
-            not_visible_max_wait_seconds=_positive_int(env, "DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS"),
-        ),
+        processing=ProcessingSettings(retry_later_max_wait_seconds=_retry_later_max_wait(env)),
         maskinporten=_maskinporten(env),
         catchup=CatchUpSettings(
             resources=tuple(sorted(_csv(_get(env, "CATCHUP_RESOURCES")))),

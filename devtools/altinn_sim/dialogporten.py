@@ -3,21 +3,29 @@
 Route: ``GET /dialogporten/api/v1/serviceowner/dialogs/{dialogId}`` (the simulator's base stands for
 ``https://platform.{tt02.}altinn.no``, so the Dialogporten base is ``{sim}/dialogporten``).
 
-Rules, with their sources (the project's notes on the Altinn APIs §3, and the pinned OpenAPI
-document, operation ``V1ServiceOwnerDialogsQueriesGet_Dialog``):
+Rules, each from Altinn/dialogporten's own code (@743f07f):
 
-- DP-AUTH: a Maskinporten token (no exchange) with scope ``digdir:dialogporten.serviceprovider``,
-  else 401 (documented without a body).
-- DP-OWNER: a dialog of another org is 403 (documented without a body).
-- DP-NOTFOUND: an unknown id is 404 with a ProblemDetails body (application/problem+json).
-- DP-DELETED: the service-owner GET returns deleted dialogs, with ``deletedAt`` ("may return deleted
-  dialogs"). With ``gone_when_deleted`` the fake answers 410 instead, as Dialogporten does for a
-  deleted dialog elsewhere (#127; 410 is missing from the OpenAPI document).
-- DP-VISIBLE: the service-owner GET ignores ``visibleFrom``. With ``hide_until_visible`` the fake
-  answers as Dialogporten does before ``visibleFrom`` (PR #2802): 404, an ``Expires`` header (RFC 1123)
-  set to ``visibleFrom``, and ``errors.DialogEntity: ["Dialog is not visible until yyyy-MM-ddTHH:mm:ss"]``.
-- DP-503: maintenance mode is 503 ``text/plain`` "Service Unavailable" with ``Retry-After``
-  (``fail_next``).
+- DP-MAINT: in maintenance mode every request, before authentication, is 503 ``text/plain``
+  "Service Unavailable", with ``Retry-After`` only when a ``RetryAt`` is configured: that moment as an
+  RFC 1123 date, not seconds (``src/Digdir.Library.Utils.AspNet/MaintenanceModeMiddleware.cs``,
+  ``InvokeAsync``). :meth:`DialogStore.maintenance` switches it on; the simulator switches it off at the
+  announced end, as the operators would (the real switch is configuration).
+- DP-AUTH-401: a missing, malformed or expired token is 401 with an empty body and
+  ``WWW-Authenticate: Bearer`` (JwtBearer's challenge; DP ``tests/…/ServiceOwner/Authentication/
+  AuthenticationTests.cs``).
+- DP-AUTH-403: a valid token without the scope ``digdir:dialogporten.serviceprovider`` (or without a
+  ``consumer`` claim) is 403 with an empty body (``AuthorizationMiddleware``; DP ``…/CrossApiAuthenticationTests.cs``).
+- DP-SO-404: an unknown id, and a dialog of another organisation alike, are 404 ``application/problem+json``
+  ``{"title":"Resource not found.","errors":{"DialogEntity":["Entity 'DialogEntity' with the following
+  key(s) was not found: (<id>)."]}}``: the loader filters by the caller's own resources
+  (``Application/Features/V1/ServiceOwner/Common/HorizontalDataLoaders/FullDialogAggregateDataLoader.cs``,
+  ``LoadDialogEntity``; ``WebApi/Common/Extensions/EndpointExtensions.cs`` ``NotFoundAsync``;
+  ``Application/Common/ReturnTypes/EntityNotFound.cs``).
+- DP-SO-DELETED, DP-SO-NOTVISIBLE: a deleted dialog (``deletedAt``) and one whose ``visibleFrom`` lies ahead
+  are 200 with the dialog: the loader ignores the query filters (``.IgnoreQueryFilters()``) and the handler
+  never reads ``visibleFrom`` (``ServiceOwner/Dialogs/Queries/Get/GetDialogQuery.cs``).
+- DP-SO-ETAG: ``ETag`` is the dialog's ``revision``, unquoted (``GetDialogEndpoint.HandleAsync``).
+- DP-RATE-NONE: the WebApi never answers 429 (no rate limiter in ``src/``).
 
 Every answer is recorded in :attr:`DialogStore.responses`, so tests can check each one against the
 pinned OpenAPI document.
@@ -60,22 +68,21 @@ class DialogStore:
 
     verify_token: Callable[[str], dict[str, Any]]
     clock: Callable[[], float]
-    hide_until_visible: bool = False
-    gone_when_deleted: bool = False
     dialogs: dict[str, _Entry] = field(default_factory=dict)
     responses: list[tuple[str, Answer]] = field(default_factory=list)
     requests: int = 0
-    _failures: list[tuple[int, str]] = field(default_factory=list)
+    #: DP-MAINT: (until, announce a RetryAt?) while maintenance lasts; None: open.
+    _maintenance: tuple[float, bool] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def put(self, dialog: dict[str, Any], org_number: str = "991825827") -> None:
         with self._lock:
             self.dialogs[str(dialog["id"])] = _Entry(dialog, org_number)
 
-    def fail_next(self, count: int, retry_after: str = "1") -> None:
-        """The next ``count`` requests get 503 with this ``Retry-After`` (DP-503)."""
+    def maintenance(self, until: datetime, *, announce: bool = True) -> None:
+        """DP-MAINT: a maintenance window until ``until``; ``announce`` sends it as ``Retry-After`` (RetryAt)."""
         with self._lock:
-            self._failures += [(503, retry_after)] * count
+            self._maintenance = (until.timestamp(), announce)
 
     def get(self, dialog_id: str, authorization: str | None) -> Answer:
         answer = self._answer(dialog_id, authorization)
@@ -85,30 +92,30 @@ class DialogStore:
         return answer
 
     def _answer(self, dialog_id: str, authorization: str | None) -> Answer:
-        claims = self._claims(authorization)
-        if claims is None or SCOPE not in str(claims.get("scope", "")).split():  # DP-AUTH
-            return Answer(401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, b"", None)
         with self._lock:
-            if self._failures:
-                status, retry_after = self._failures.pop(0)  # DP-503
-                return Answer(status, {"Retry-After": retry_after}, b"Service Unavailable", "text/plain")
-            entry = self.dialogs.get(dialog_id.lower())
-        if entry is None:  # DP-NOTFOUND
-            return _problem(404, "The given dialog ID was not found.", {"DialogEntity": [f"{dialog_id} not found"]})
-        consumer = str(claims.get("consumer", {}).get("ID", ""))
-        if consumer.split(":", 1)[-1] != entry.org_number:  # DP-OWNER
+            window = self._maintenance
+            if window is not None and window[0] <= self.clock():
+                window = self._maintenance = None  # the announced end: the operators switch it off
+        if window is not None:  # DP-MAINT: before authentication
+            until, announce = window
+            headers = (
+                {"Retry-After": format_datetime(datetime.fromtimestamp(until, UTC), usegmt=True)} if announce else {}
+            )
+            return Answer(503, headers, b"Service Unavailable", "text/plain")
+        claims = self._claims(authorization)
+        if claims is None:  # DP-AUTH-401
+            return Answer(401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, b"", None)
+        consumer = claims.get("consumer")
+        if SCOPE not in str(claims.get("scope", "")).split() or not isinstance(consumer, dict):  # DP-AUTH-403
             return Answer(403, {}, b"", None)
-        dialog = entry.dialog
-        if self.gone_when_deleted and dialog.get("deletedAt"):  # DP-DELETED
-            return _problem(410, "Gone", {"DialogEntity": [f"Entity 'DialogEntity' with key '{dialog_id}' is removed"]})
-        visible_from = _moment(dialog.get("visibleFrom"))
-        if self.hide_until_visible and visible_from and visible_from.timestamp() > self.clock():  # DP-VISIBLE
-            text = visible_from.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            answer = _problem(404, "Not Found", {"DialogEntity": [f"Dialog is not visible until {text}"]})
-            return Answer(404, {**answer.headers, "Expires": format_datetime(visible_from, usegmt=True)}, answer.body,
-                          answer.content_type)  # fmt: skip
+        with self._lock:
+            entry = self.dialogs.get(dialog_id.lower())
+        owner = str(consumer.get("ID", "")).split(":", 1)[-1]
+        if entry is None or entry.org_number != owner:  # DP-SO-404: another organisation's is not found either
+            return _not_found(dialog_id)
+        dialog = entry.dialog  # DP-SO-DELETED, DP-SO-NOTVISIBLE: returned as it is
         body = json.dumps(dialog).encode("utf-8")
-        return Answer(200, {"ETag": f'"{dialog["revision"]}"'}, body, "application/json")
+        return Answer(200, {"ETag": str(dialog["revision"])}, body, "application/json")  # DP-SO-ETAG
 
     def _claims(self, authorization: str | None) -> dict[str, Any] | None:
         if not authorization or not authorization.lower().startswith("bearer "):
@@ -117,6 +124,19 @@ class DialogStore:
             return self.verify_token(authorization.split(" ", 1)[1].strip())
         except Exception:  # any refusal of the token is a 401 here
             return None
+
+
+def _not_found(dialog_id: str) -> Answer:
+    """DP-SO-404: FastEndpoints' ValidationProblemDetails for an EntityNotFound<DialogEntity>."""
+    body = {
+        "type": "https://datatracker.ietf.org/doc/html/rfc7231#section-6.5.4",
+        "title": "Resource not found.",
+        "status": 404,
+        "instance": f"/api/v1/serviceowner/dialogs/{dialog_id}",
+        "errors": {"DialogEntity": [f"Entity 'DialogEntity' with the following key(s) was not found: ({dialog_id})."]},
+        "traceId": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00",
+    }
+    return Answer(404, {}, json.dumps(body).encode("utf-8"), "application/problem+json")
 
 
 def _problem(status: int, title: str, errors: dict[str, list[str]]) -> Answer:
@@ -128,13 +148,6 @@ def _problem(status: int, title: str, errors: dict[str, list[str]]) -> Answer:
         "traceId": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
     }
     return Answer(status, {}, json.dumps(body).encode("utf-8"), "application/problem+json")
-
-
-def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _iso(moment: datetime) -> str:

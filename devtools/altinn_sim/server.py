@@ -185,8 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             if path == "/maskinporten/token" and method == "POST":
-                form = parse_qs(self._body().decode("utf-8", "replace"))
-                self._send(200, self.sim.tokens.token(form))
+                self._token()
             elif path == EXCHANGE and method == "GET":
                 self._exchange()
             elif path == SUBSCRIPTIONS and method == "POST":
@@ -236,6 +235,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(status, headers={"Location": location})
                 return True
         return False
+
+    def _token(self) -> None:
+        form = parse_qs(self._body().decode("utf-8", "replace"))
+        not_now = self.sim.tokens.next_not_now()
+        if not_now is None:
+            self._send(200, self.sim.tokens.token(form))
+            return
+        status, retry_after = not_now  # fault mode (tokens.py): a gateway's "not now"
+        self._send(
+            status, {"error": "temporarily_unavailable"}, headers={"Retry-After": retry_after} if retry_after else {}
+        )
 
     def _exchange(self) -> None:
         token = self.sim.tokens.exchange(self.headers.get("Authorization"))

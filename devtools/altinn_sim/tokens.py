@@ -18,6 +18,11 @@ Every rule cites its source (the project's notes on the Altinn APIs, section 2):
 - EX-ORG: the org claim is added only when the scope contains ``altinn:serviceowner``
   (AU ``AuthenticationController.HasServiceOwnerScope``).
 - EX-LIFETIME: ``JwtValidityMinutes: 30`` (AU ``appsettings.json``).
+
+Fault mode (not Maskinporten's documented behaviour): :meth:`TokenService.not_now` makes the next token
+requests answer 429 or a 5xx, with or without ``Retry-After``. Maskinporten documents neither a 429 nor a
+``Retry-After`` (docs.digdir.no troubleshooting lists none), but a gateway in front of it may answer one, and
+a client must take it as "not now", never as a refused grant.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ class TokenService:
         self._signing_key: RSAPrivateKey = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._clients: dict[str, Client] = {}
         self._used_jti: dict[str, float] = {}
+        self._not_now: list[tuple[int, str | None]] = []
         self._lock = threading.Lock()
         #: Maskinporten tokens issued so far (tests count token requests with it).
         self.issued = 0
@@ -95,6 +101,15 @@ class TokenService:
             self._clients[client.client_id] = client
 
     # --- Maskinporten ---------------------------------------------------------------------
+
+    def not_now(self, *answers: tuple[int, str | None]) -> None:
+        """Fault mode: the next token requests get these (status, Retry-After) answers, in order."""
+        with self._lock:
+            self._not_now.extend(answers)
+
+    def next_not_now(self) -> tuple[int, str | None] | None:
+        with self._lock:
+            return self._not_now.pop(0) if self._not_now else None
 
     def token(self, form: dict[str, list[str]]) -> dict[str, Any]:  # noqa: PLR0915 - the rules, in the doc's order
         grant_type = (form.get("grant_type") or [""])[0]

@@ -29,6 +29,7 @@ ALLOWED: Final[Mapping[tuple[str, str], str]] = {
     ): "json.loads hooks raise ValueError; parse_json turns it into InvalidJson",
     ("shared.processing.registry", "TypeError"): "a wrong argument to @handles is a programming error, Python's kind",
     ("shared.settings", "KeyError"): "reading an undeclared setting is a programming error, caught by the tests",
+    ("shared.errors", "TypeError"): "RetryLater given a naive datetime is a programming error, Python's kind",
 }
 
 

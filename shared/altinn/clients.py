@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
 from shared.altinn import maskinporten as mp
+from shared.errors import TokenRefused
 from shared.settings import MaskinportenSettings
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def _key(cfg: MaskinportenSettings) -> mp.SigningKey:
 def maskinporten(cfg: MaskinportenSettings, scope: str) -> mp.MaskinportenClient:
     """The process-wide token provider of ``scope`` (raises :class:`~shared.errors.AuthError` on a bad key)."""
     if not cfg.enabled:
-        raise mp.AuthError(f"Maskinporten is not configured: set {cfg.missing}")
+        raise TokenRefused(f"Maskinporten is not configured: set {cfg.missing}")
     with _BUILDING:
         return _maskinporten(cfg, scope)
 

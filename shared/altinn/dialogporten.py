@@ -1,39 +1,45 @@
 """Dialogporten's service-owner API: the whole dialog an event is about, typed.
 
-An event only says that something happened to a dialog; this module fetches the
-dialog itself. The contracts, with their sources (the project's notes on the
-Altinn APIs, and the pinned OpenAPI document ``@digdir/dialogporten-schema``
-``swagger.verified.json``, operation ``V1ServiceOwnerDialogsQueriesGet_Dialog``):
+An event only says that something happened to a dialog; this module fetches the dialog itself, with the
+contracts of Altinn/dialogporten's own code (cited rule by rule in the simulator,
+``devtools/altinn_sim/dialogporten.py``) and the pinned OpenAPI document
+``@digdir/dialogporten-schema`` ``swagger.verified.json`` (operation ``V1ServiceOwnerDialogsQueriesGet_Dialog``):
 
-- ``GET {base}/api/v1/serviceowner/dialogs/{dialogId}`` with a Maskinporten token
-  (scope ``digdir:dialogporten.serviceprovider``) used directly, no Altinn exchange.
-  Bases: ``https://platform.tt02.altinn.no/dialogporten`` and
-  ``https://platform.altinn.no/dialogporten``.
-- Never the end-user API: reading it writes a seen-log entry and emits
-  ``dialog.seen``/``dialog.updated`` events back to this very webhook.
-- Documented answers: 200 (the dialog; deleted ones too, with ``deletedAt``),
-  401, 403, 404 (problem+json) and 503 (``Retry-After``, RFC 1123 or seconds).
-- Dialogporten also answers 404 with an ``Expires`` header (RFC 1123, the
-  dialog's ``visibleFrom``) while a dialog is not yet visible (PR #2802), and 410
-  for a deleted dialog (#127, missing from the OpenAPI document).
+- ``GET {base}/api/v1/serviceowner/dialogs/{dialogId}`` with a Maskinporten token (scope
+  ``digdir:dialogporten.serviceprovider``) used directly, no Altinn exchange. Bases:
+  ``https://platform.tt02.altinn.no/dialogporten`` and ``https://platform.altinn.no/dialogporten``.
+- Never the end-user API: reading it writes a seen-log entry and emits ``dialog.seen``/``dialog.updated``
+  events back to this very webhook.
+- The service-owner GET answers **200** for a deleted dialog (``deletedAt`` set) and for one whose
+  ``visibleFrom`` lies ahead: its loader ignores the query filters and its handler never reads
+  ``visibleFrom`` (``FullDialogAggregateDataLoader.LoadDialogEntity``, ``GetDialogQueryHandler``). It
+  answers **404** for a dialog of another organisation, exactly as for one that does not exist: the query
+  filters by the caller's own resources. The 404 with ``Expires`` and the 410 belong to the end-user API.
+- **503 in a maintenance window** (``MaintenanceModeMiddleware``): ``Retry-After`` is an RFC 1123 *date*,
+  the announced end, which may be hours away.
 
 How each answer meets the queue semantics (see :func:`DialogportenClient.get_dialog`):
 
-====================  =======================================================================
-200                   the :class:`Dialog` (``deleted`` is true when ``deletedAt`` is set)
-410                   a :class:`DeletedDialog`: the handler is told, nothing is retried
-404 + ``Expires``     :class:`DialogNotVisibleYet`: processing puts the message back invisible
-                      until then, without spending an attempt (bounded by a maximum wait)
-429 / 503             ``Retry-After`` is honoured in-process when it fits the time budget,
-                      else :class:`DialogportenUnavailable` (transient: the queue retries)
-401                   the token is refreshed once and the request repeated
-other 4xx             :class:`DialogportenRefused` (permanent: poison, with the reason)
-5xx, network, timeout :class:`DialogportenUnavailable` (transient)
-====================  =======================================================================
+========================  ====================================================================================
+200                       the :class:`Dialog`: ``deleted``, ``visible_from`` and ``is_visible`` say what they say;
+                          whether to wait for ``visibleFrom`` is the handler's choice
+                          (``raise RetryLater(dialog.visible_from, ...)``)
+503 / 429 + Retry-After   waited out in the call when it fits its budget (15 s), else :class:`RetryLater`
+                          until that moment: processing puts the message back, no attempt spent
+503 / 429 / 5xx, no time  :class:`DialogportenUnavailable` (transient: the queue retries)
+401                       the token is refreshed once and the request repeated; a second 401 is permanent
+404                       :class:`DialogportenRefused`: not found, or another organisation's (permanent)
+other 4xx                 :class:`DialogportenRefused` (permanent: poison, with the reason)
+no token                  a refused grant is permanent; Maskinporten's "not now" is transient, or a
+                          :class:`RetryLater` when it names a time
+network, timeout          :class:`DialogportenUnavailable` (transient)
+========================  ====================================================================================
 
-The models are written by hand from the pinned document and kept to it by a drift
-test (``devtools/checks/dialogporten_schema.py``); unknown fields are kept, as everywhere.
-No ``azure.functions`` import; HTTP, the clock and sleeping are injected.
+The models are written by hand from the pinned document and kept to it by a drift test
+(``devtools/checks/dialogporten_schema.py``); unknown fields are kept, as everywhere. :class:`DeletedDialog`
+and :class:`~shared.errors.DialogNotVisibleYet` stay importable for one release: they are what the
+end-user API would answer, and the client no longer produces them. No ``azure.functions`` import; HTTP, the
+clock and sleeping are injected.
 """
 
 from __future__ import annotations
@@ -44,15 +50,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from shared.altinn.http import HttpClient, HttpResponse, Transport
-from shared.altinn.maskinporten import AuthError, TokenSource
+from shared.altinn.http import HttpClient, HttpResponse, Transport, parse_http_time
+from shared.altinn.maskinporten import TokenSource
 from shared.errors import (
     DialogNotVisibleYet,
     DialogportenRefused,
@@ -61,6 +66,9 @@ from shared.errors import (
     InsecureUrl,
     OutboundError,
     PermanentError,
+    RetryLater,
+    TokenRefused,
+    TokenUnavailable,
     TransientError,
 )
 
@@ -78,6 +86,7 @@ __all__ = [
     "EnrichmentNotConfigured",
     "FetchedDialog",
     "PermanentError",
+    "RetryLater",
     "TransientError",
     "Transmission",
     "TransmissionType",
@@ -216,36 +225,31 @@ class Dialog(_Model):
         """The service-owner API returns deleted dialogs too, with ``deletedAt`` set."""
         return self.deleted_at is not None
 
+    @property
+    def is_visible(self) -> bool:
+        """Whether end users see it now: no ``visibleFrom``, or one that has passed.
+
+        The service-owner API returns a dialog before its ``visibleFrom`` too. To act only once end users
+        can see it, ``raise RetryLater(dialog.visible_from, "not visible yet")`` from the handler.
+        """
+        return self.visible_from is None or self.visible_from <= datetime.now(UTC)
+
 
 @dataclass(frozen=True, slots=True)
 class DeletedDialog:
-    """Dialogporten answered 410 Gone: the dialog was deleted; there is no body to type."""
+    """What the end-user API answers for a deleted dialog (410 Gone). Kept importable for one release: the
+    service-owner API answers 200 with ``deletedAt`` instead, so :meth:`DialogportenClient.get_dialog`
+    returns a :class:`Dialog` whose ``deleted`` is true."""
 
     id: str
     deleted: bool = True
 
 
+#: What ``get_dialog`` returned before the client followed the service-owner API (kept for one release).
 FetchedDialog = Dialog | DeletedDialog
 
 
-# --- errors, by branch (shared.errors) --------------------------------------------------------
-
-
 # --- the client -------------------------------------------------------------------------------
-
-
-def parse_http_time(value: str | None, now: float) -> datetime | None:
-    """An RFC 1123 date (``Expires``, ``Retry-After``) or a number of seconds (``Retry-After``)."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(now + int(text), UTC)
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _problem_text(body: bytes) -> str:
@@ -291,8 +295,8 @@ class DialogportenClient:
     def url_for(self, dialog_id: str) -> str:
         return f"{self.base_url}{DIALOG_PATH}{dialog_id}"
 
-    def get_dialog(self, dialog_id: str | uuid.UUID) -> FetchedDialog:
-        """The dialog, typed; or :class:`DeletedDialog` on 410. Raises by branch (see the module doc)."""
+    def get_dialog(self, dialog_id: str | uuid.UUID) -> Dialog:
+        """The dialog, typed (deleted and not-yet-visible ones too). Raises by branch (see the module doc)."""
         try:
             key = str(uuid.UUID(str(dialog_id)))
         except ValueError:
@@ -307,29 +311,27 @@ class DialogportenClient:
             status = response.status
             if status == 200:
                 return self._typed(key, response.body)
-            if status == 410:
-                return DeletedDialog(key)
             if status == 401 and not refreshed:
                 refreshed = True  # a revoked or clock-skewed token: one fresh token, one more try
                 self.tokens.invalidate()
                 continue
             if status == 404:
-                until = parse_http_time(response.header("Expires"), self._clock())
-                if until is not None:
-                    raise DialogNotVisibleYet(key, until)
-            if 400 <= status < 500 and status != 429:
                 raise DialogportenRefused(
-                    f"GET {url}: {status} {_problem_text(response.body)}".rstrip(), status
-                ) from None
-            retry_at = parse_http_time(response.header("Retry-After"), self._clock())
-            wait = max(0.0, retry_at.timestamp() - self._clock()) if retry_at else min(2.0**attempt, 8.0)
-            left = deadline - self._monotonic()
-            if attempt >= MAX_ATTEMPTS or wait > self._max_wait or wait >= left:
-                raise DialogportenUnavailable(
-                    f"GET {url}: {status} after {attempt} attempt(s)"
-                    + (f"; Retry-After {wait:.0f} s" if retry_at else ""),
-                    retry_after=wait if retry_at else None,
+                    f"GET {url}: 404: no such dialog, or a dialog of another organisation (the service-owner "
+                    f"API answers 404 for both) - {_problem_text(response.body)}",
+                    status,
                 )
+            if 400 <= status < 500 and status != 429:
+                raise DialogportenRefused(f"GET {url}: {status} {_problem_text(response.body)}".rstrip(), status)
+            now = self._clock()
+            retry_at = parse_http_time(response.header("Retry-After"), now)
+            wait = max(0.0, retry_at.timestamp() - now) if retry_at else min(2.0**attempt, 8.0)
+            left = deadline - self._monotonic()
+            if retry_at is not None and (wait > self._max_wait or wait >= left):
+                # A maintenance window (or a rate limit) that ends later than this call can wait.
+                raise RetryLater(retry_at, f"Dialogporten answered {status} until {retry_at.isoformat()}")
+            if attempt >= MAX_ATTEMPTS or wait >= left:
+                raise DialogportenUnavailable(f"GET {url}: {status} after {attempt} attempt(s)")
             self._sleep(wait)
 
     def _send(self, url: str, deadline: float) -> HttpResponse:
@@ -338,9 +340,11 @@ class DialogportenClient:
             raise DialogportenUnavailable(f"GET {url}: out of time ({self._budget:.0f} s budget)")
         try:
             token = self.tokens.token()
-        except AuthError as exc:
-            if exc.status is not None and 400 <= exc.status < 500:
-                raise DialogportenRefused(f"no Maskinporten token: {exc}", exc.status) from exc
+        except TokenRefused as exc:
+            raise DialogportenRefused(f"no Maskinporten token: {exc}", exc.status or 0) from exc
+        except TokenUnavailable as exc:
+            if exc.retry_at is not None:
+                raise RetryLater(exc.retry_at, f"no Maskinporten token yet: {exc}") from exc
             raise DialogportenUnavailable(f"no Maskinporten token: {exc}") from exc
         try:
             return self._transport(

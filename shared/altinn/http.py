@@ -31,6 +31,8 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Final, Protocol
 from urllib.parse import SplitResult, urlsplit
 
@@ -42,6 +44,7 @@ __all__ = [
     "HttpResponse",
     "Transport",
     "check_url",
+    "parse_http_time",
     "same_endpoint",
 ]
 
@@ -123,6 +126,20 @@ def _origin_and_path(url: str) -> tuple[str, str, int | None, str] | None:
     except ValueError:
         return None
     return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path
+
+
+def parse_http_time(value: str | None, now: float) -> datetime | None:
+    """An HTTP date (RFC 1123: ``Retry-After``, ``Expires``) or a number of seconds (``Retry-After``)."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(now + int(text), UTC)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def same_endpoint(url: str, other: str) -> bool:

@@ -41,8 +41,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from shared.altinn.http import HttpClient, HttpResponse, Transport
-from shared.errors import AuthError, InvalidValue, OutboundError
+from shared.altinn.http import HttpClient, HttpResponse, Transport, parse_http_time
+from shared.errors import AuthError, InvalidValue, OutboundError, TokenRefused, TokenUnavailable
 
 __all__ = [
     "PROD",
@@ -54,7 +54,9 @@ __all__ = [
     "MaskinportenClient",
     "SigningKey",
     "Token",
+    "TokenRefused",
     "TokenSource",
+    "TokenUnavailable",
     "Transport",
     "load_key",
     "parse_key",
@@ -125,20 +127,20 @@ def parse_key(text: str, kid: str | None = None) -> SigningKey:
         try:
             jwk = json.loads(stripped)
         except ValueError as exc:
-            raise AuthError(f"the key looks like a JWK but is not JSON: {exc}") from exc
+            raise TokenRefused(f"the key looks like a JWK but is not JSON: {exc}") from exc
         if jwk.get("kty") != "RSA" or "d" not in jwk:
-            raise AuthError("the JWK must be a private RSA key (kty RSA with a 'd' member)")
+            raise TokenRefused("the JWK must be a private RSA key (kty RSA with a 'd' member)")
         key = jwt.algorithms.RSAAlgorithm.from_jwk(jwk)
         kid = kid or jwk.get("kid")
     else:
         try:
             key = serialization.load_pem_private_key(stripped.encode("utf-8"), password=None)
         except (ValueError, TypeError) as exc:
-            raise AuthError(f"the key is neither a JWK nor an unencrypted PEM private key: {exc}") from exc
+            raise TokenRefused(f"the key is neither a JWK nor an unencrypted PEM private key: {exc}") from exc
     if not isinstance(key, RSAPrivateKey):
-        raise AuthError("the key must be an RSA private key (Maskinporten grants are RS256)")
+        raise TokenRefused("the key must be an RSA private key (Maskinporten grants are RS256)")
     if not kid:
-        raise AuthError("no key id: give the kid the key is registered under (a JWK may carry it as 'kid')")
+        raise TokenRefused("no key id: give the kid the key is registered under (a JWK may carry it as 'kid')")
     return SigningKey(key, kid)
 
 
@@ -155,11 +157,11 @@ def load_key(
         try:
             return parse_key(path.read_text(encoding="utf-8"), kid)
         except OSError as exc:
-            raise AuthError(f"cannot read the key file {path}: {exc.strerror}") from exc
+            raise TokenRefused(f"cannot read the key file {path}: {exc.strerror}") from exc
     environ = os.environ if environ is None else environ
     if env_var and environ.get(env_var):
         return parse_key(environ[env_var], kid)
-    raise AuthError(f"no key: give a key file, or set {env_var or 'an environment variable'} to the PEM or JWK")
+    raise TokenRefused(f"no key: give a key file, or set {env_var or 'an environment variable'} to the PEM or JWK")
 
 
 def public_jwk(key: SigningKey) -> dict[str, Any]:
@@ -286,7 +288,7 @@ class MaskinportenClient(_Cached):
     ) -> None:
         super().__init__(clock, margin)
         if not client_id or not scope.strip():
-            raise AuthError("a Maskinporten client needs a client id and at least one scope")
+            raise TokenRefused("a Maskinporten client needs a client id and at least one scope")
         self.client_id = client_id
         self.scope = " ".join(scope.split())
         self.environment = environment
@@ -309,17 +311,15 @@ class MaskinportenClient(_Cached):
                 max_bytes=MAX_TOKEN_BYTES,
             )
         except OutboundError as exc:
-            raise AuthError(f"Maskinporten ({url}) could not be reached: {exc}") from exc
+            raise TokenUnavailable(f"Maskinporten ({url}) could not be reached: {exc}") from exc
         if response.status != 200:
-            raise AuthError(
-                f"Maskinporten ({url}) refused the grant: {response.status} {_error_text(response)}", response.status
-            )
+            raise _refusal(f"Maskinporten ({url})", response, now)
         try:
             body = response.json()
             access = str(body["access_token"])
             expires_in = float(body["expires_in"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise AuthError(f"Maskinporten ({url}) answered 200 without access_token/expires_in") from exc
+            raise TokenUnavailable(f"Maskinporten ({url}) answered 200 without access_token/expires_in") from exc
         return Token(
             access, now + expires_in, str(body.get("scope", self.scope)), str(body.get("token_type", "Bearer"))
         )
@@ -364,30 +364,71 @@ class AltinnExchange(_Cached):
         self._test = test_org_mapping
 
     def _fetch(self) -> Token:
-        mp = self.maskinporten.token()
         url = self.maskinporten.environment.exchange_url + ("?test=true" if self._test else "")
-        now = self._clock()
-        try:
-            response = self._transport(
-                "GET",
-                url,
-                body=None,
-                timeout=HTTP_TIMEOUT,
-                headers={"Authorization": f"Bearer {mp.access_token}"},
-                max_bytes=MAX_TOKEN_BYTES,
-            )
-        except OutboundError as exc:
-            raise AuthError(f"the Altinn exchange ({url}) could not be reached: {exc}") from exc
+        for attempt in (1, 2):
+            mp = self.maskinporten.token()
+            now = self._clock()
+            try:
+                response = self._transport(
+                    "GET",
+                    url,
+                    body=None,
+                    timeout=HTTP_TIMEOUT,
+                    headers={"Authorization": f"Bearer {mp.access_token}"},
+                    max_bytes=MAX_TOKEN_BYTES,
+                )
+            except OutboundError as exc:
+                raise TokenUnavailable(f"the Altinn exchange ({url}) could not be reached: {exc}") from exc
+            if response.status == 401 and attempt == 1:
+                # A cached Maskinporten token revoked or clock-skewed: one fresh token, one more try.
+                self.maskinporten.invalidate()
+                continue
+            break
         if response.status == 401:
-            self.maskinporten.invalidate()  # a revoked or clock-skewed token: the next call gets a fresh one
-        if response.status != 200:
-            raise AuthError(
-                f"the Altinn exchange ({url}) refused: {response.status} {_error_text(response)}", response.status
+            self.maskinporten.invalidate()  # never reuse a token the exchange refused
+            raise TokenRefused(
+                f"the Altinn exchange ({url}) refused a fresh Maskinporten token: 401 {_error_text(response)}", 401
             )
+        if response.status != 200:
+            raise _refusal(f"the Altinn exchange ({url})", response, now)
         altinn = strip_quotes(response.body.decode("utf-8"))
         claims = unverified_claims(altinn)
         if not claims:
-            raise AuthError(f"the Altinn exchange ({url}) answered 200 with something that is not a JWT")
+            raise TokenUnavailable(f"the Altinn exchange ({url}) answered 200 with something that is not a JWT")
         exp = claims.get("exp")
         expires_at = float(exp) if isinstance(exp, int | float) else now + FALLBACK_ALTINN_LIFETIME
         return Token(altinn, expires_at, str(claims.get("scope", mp.scope)))
+
+
+#: OAuth 2.0 error codes (RFC 6749 section 5.2) by which Maskinporten refuses a grant for good: the client, the
+#: key, the audience or the scope is wrong (docs.digdir.no, Maskinporten troubleshooting: MP-1xx, MP-2xx).
+REFUSED_GRANT: Final = frozenset({"invalid_client", "invalid_grant", "invalid_scope", "unauthorized_client"})
+
+
+def _error_code(response: HttpResponse) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _refusal(where: str, response: HttpResponse, now: float) -> AuthError:
+    """What a non-200 from Maskinporten or the exchange means: a refused grant, or "not now".
+
+    Only a refused grant is permanent (its OAuth error code, or a 403: no access to the scope); a 429 or a
+    5xx is never a refusal, and names its ``Retry-After`` moment when it gives one. Neither Maskinporten nor
+    the exchange documents a 429, but a gateway in front of them may answer one.
+    """
+    status = response.status
+    answer = f"{status} {_error_text(response)}".rstrip()
+    retry_at = parse_http_time(response.header("Retry-After"), now)
+    if status == 429 or status >= 500:
+        later = f" (Retry-After {retry_at.isoformat()})" if retry_at else ""
+        return TokenUnavailable(f"{where} said not now: {answer}{later}", status, retry_at)
+    if _error_code(response) in REFUSED_GRANT or status in (401, 403):
+        return TokenRefused(f"{where} refused the grant: {answer}", status)
+    if 400 <= status < 500:  # a request the service refuses as made: the same again would be refused too
+        return TokenRefused(f"{where} refused: {answer}", status)
+    return TokenUnavailable(f"{where} gave an answer the token protocol does not: {answer}", status, retry_at)

@@ -25,7 +25,7 @@ Events of types the catalog does not know are parked on ``dialogporten-unrouted`
 add a catalog row, then ``dpctl parked reroute``.
 """
 
-from shared.errors import CannotSucceed
+from shared.errors import CannotSucceed, RetryLater
 from shared.processing.registry import HandlerContext, handles
 
-__all__ = ["CannotSucceed", "HandlerContext", "handles"]
+__all__ = ["CannotSucceed", "HandlerContext", "RetryLater", "handles"]

@@ -27,14 +27,15 @@ each (``dialogporten.process {"outcome":...}``, :class:`~shared.logs.Outcome`):
   unclaimed, an effect-free handler found it applied before (returned ``False``).
 * ``retry``     - a handler (or storage) raised: the claim is released and the
   exception re-raised, so the host retries after ``visibilityTimeout``. Also:
-  the dialog is not visible yet (:class:`~shared.altinn.dialogporten.DialogNotVisibleYet`);
-  then the message is put back invisible until then, bounded by
-  ``DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS`` after the event's time. Also:
   the event is in progress elsewhere; then the untouched message is put back
   on the queue, invisible until about when that claim expires (at most one
   ``visibilityTimeout``), instead of raising: a live duplicate should not burn
   the message's dequeue count, or a worker that died holding a claim would
   push its event into the poison queue before the claim expires.
+* ``deferred``  - a handler said "not now" (:class:`~shared.errors.RetryLater`, e.g. Dialogporten in a
+  maintenance window): the claim is released and a fresh copy of the message is put back, invisible
+  until then (at most 7 days at a time), so no attempt is spent; the line says why and until when.
+  Past ``RETRY_LATER_MAX_WAIT_SECONDS`` after the event's time, ``RetryLater`` is an ordinary ``retry``.
 * ``poisoned``  - the message can never succeed (not JSON, not its type's
   model, a claim check that is gone or not one the app wrote, a handler's
   :class:`~shared.errors.CannotSucceed`), or this was the last attempt
@@ -51,12 +52,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared import logs
-from shared.errors import AlreadyCompleted, AlreadyInProgress, ClaimLost, MessageError, PermanentError
+from shared.errors import AlreadyCompleted, AlreadyInProgress, ClaimLost, MessageError, PermanentError, RetryLater
 from shared.events.catalog import BY_QUEUE, poison_queue_for
 from shared.events.identity import event_key
 from shared.events.messages import decode_message, resolve_claim_check, summary
@@ -69,6 +71,7 @@ from shared.stores.clients import NEVER_EXPIRE, StorageClients, queue_client, se
 from shared.stores.idempotency import IdempotencyStore
 
 __all__ = [
+    "DEFERRED",
     "DUPLICATE",
     "HANDLED",
     "POISONED",
@@ -79,6 +82,7 @@ __all__ = [
 ]
 
 HANDLED: Final = Outcome.HANDLED
+DEFERRED: Final = Outcome.DEFERRED
 DUPLICATE: Final = Outcome.DUPLICATE
 RETRY: Final = Outcome.RETRY
 POISONED: Final = Outcome.POISONED
@@ -179,7 +183,7 @@ def _process(
         try:
             applied = [handler(event, ctx) for handler in chosen]
         except Exception as exc:
-            put_back = _put_back_until_visible(exc, event, body, ctx, log)
+            put_back = _put_back_later(exc, event, body, ctx, log)
             if put_back is None:
                 raise
             return put_back
@@ -218,7 +222,7 @@ def _process(
             logging.getLogger(logs.LOGGER_NAME).warning(
                 "could not release claim on %s", logs.bound_text(event.id), exc_info=True
             )
-        put_back = _put_back_until_visible(exc, event, body, ctx, log)
+        put_back = _put_back_later(exc, event, body, ctx, log)
         if put_back is None:
             raise
         return put_back
@@ -238,41 +242,36 @@ def _process(
 MAX_VISIBILITY_SECONDS: Final = 7 * 24 * 3600
 
 
-def _put_back_until_visible(
+def _put_back_later(
     exc: Exception, event: DialogportenEvent, body: str | bytes, ctx: HandlerContext, log: Callable[..., None]
 ) -> Outcome | None:
-    """RETRY after putting the untouched message back until its dialog is visible; None: not that case."""
-    hidden_for = _not_visible_delay(exc, event, ctx.settings)
-    if hidden_for is None:
+    """DEFERRED after putting a fresh copy of the message back until a handler's ``RetryLater`` moment.
+
+    None when ``exc`` is not a ``RetryLater``, or when the event has waited its bound (then it is an
+    ordinary attempt). The copy is a new message with the same bytes: its dequeue count starts again, so
+    "not now" spends no attempt.
+    """
+    if not isinstance(exc, RetryLater):
         return None
+    now = datetime.now(UTC)
+    bound = event.time + timedelta(seconds=ctx.settings.processing.retry_later_max_wait_seconds)
+    if now >= bound:
+        return None  # waited long enough: an ordinary transient failure now, counted as an attempt
+    until = min(exc.moment(now), bound)
+    hidden_for = max(1, min(math.ceil((until - now).total_seconds()), MAX_VISIBILITY_SECONDS))
     text = body.decode("utf-8") if isinstance(body, bytes) else body
     send_creating_queue(ctx.clients.queue(ctx.queue), text, visibility_timeout=hidden_for, time_to_live=NEVER_EXPIRE)
-    log(RETRY, logging.WARNING, reason=f"{exc}; put back, visible again in {hidden_for} s (no attempt spent)")
-    return RETRY
-
-
-def _not_visible_delay(exc: Exception, event: DialogportenEvent, cfg: Settings) -> int | None:
-    """Seconds to hide the message until its dialog is visible; None: an ordinary retry.
-
-    Dialogporten sends ``created`` before a dialog's ``visibleFrom`` and answers 404 with ``Expires``
-    until then. Waiting for it is no failure, so the message is put back invisible until then rather
-    than spending one of its attempts, but only up to ``DIALOG_NOT_VISIBLE_MAX_WAIT_SECONDS`` after the
-    event's time: past that the attempts count again, and the last poisons the message as usual.
-    """
-    from shared.altinn.dialogporten import DialogNotVisibleYet  # imported with the handlers that raise it
-
-    if not isinstance(exc, DialogNotVisibleYet):
-        return None
-    now = time.time()
-    until = min(exc.until.timestamp(), event.time.timestamp() + cfg.processing.not_visible_max_wait_seconds)
-    if until <= now:
-        return None
-    return max(1, min(math.ceil(until - now), MAX_VISIBILITY_SECONDS))
+    visible_at = now + timedelta(seconds=hidden_for)
+    log(DEFERRED, logging.WARNING, reason=exc.reason, until=visible_at.isoformat(timespec="seconds"),
+        deferred_seconds=hidden_for)  # fmt: skip
+    return DEFERRED
 
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, MessageError | EventError):  # what the message is, not a failure of code
         return f"can never succeed: {exc}"
+    if isinstance(exc, RetryLater):
+        return f"RetryLater: {exc}; the event has waited RETRY_LATER_MAX_WAIT_SECONDS, so this counts as an attempt"
     if isinstance(exc, PermanentError):
         return f"can never succeed: {type(exc).__name__}: {exc}"
     return f"{type(exc).__name__}: {exc}"

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from shared.altinn.dialogporten import FetchedDialog
+    from shared.altinn.dialogporten import Dialog
     from shared.settings import Settings
     from shared.stores.clients import StorageClients
 
@@ -86,14 +86,14 @@ class HandlerContext:
     """Which attempt this is (1 = first); the last is host.json's ``maxDequeueCount``."""
     message_id: str | None = None
 
-    def fetch_dialog(self, event: Any) -> FetchedDialog:
-        """The dialog ``event`` is about (or a dialog id), fetched now from Dialogporten.
+    def fetch_dialog(self, event: Any) -> Dialog:
+        """The dialog ``event`` is about (or a dialog id), fetched now from Dialogporten's service-owner API.
 
-        Returns a :class:`~shared.altinn.dialogporten.Dialog`, or a
-        :class:`~shared.altinn.dialogporten.DeletedDialog` (both have ``.deleted``). Raises by branch: not yet
-        visible puts the message back until it is, 503 and the like are retried, other refusals poison the
-        message with the reason, and with no Maskinporten settings
-        :class:`~shared.errors.EnrichmentNotConfigured` poisons it.
+        Returns a :class:`~shared.altinn.dialogporten.Dialog`, deleted (``.deleted``) and not yet visible
+        (``.is_visible``, ``.visible_from``) ones too. Raises by branch: a maintenance window puts the
+        message back until its announced end (no attempt spent), other 503s are retried, a dialog that is
+        not there or not your organisation's poisons the message with the reason, and with no Maskinporten
+        settings :class:`~shared.errors.EnrichmentNotConfigured` poisons it.
         """
         from shared.altinn import clients
         from shared.errors import EnrichmentNotConfigured

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from devtools.altinn_sim.dialogporten import sample_dialog
 from devtools.checks import dialogporten_schema as schema
 from shared.altinn import dialogporten as dp
 from shared.altinn import maskinporten as mp
+from shared.errors import RetryLater
 from tests.sim_support import CLIENT_ID, KEY, KID
 
 
@@ -38,8 +40,8 @@ def tokens(sim: Simulator, scope: str = dp.SCOPE, margin: float = mp.DEFAULT_REF
     return mp.MaskinportenClient(CLIENT_ID, mp.SigningKey(KEY, KID), scope, mp.simulated(sim.base_url), margin=margin)
 
 
-def client(sim: Simulator, **kwargs: float) -> dp.DialogportenClient:
-    return dp.DialogportenClient(f"{sim.base_url}/dialogporten", tokens(sim), **kwargs)  # type: ignore[arg-type]
+def client(sim: Simulator, **kwargs: Any) -> dp.DialogportenClient:
+    return dp.DialogportenClient(f"{sim.base_url}/dialogporten", tokens(sim), **kwargs)
 
 
 def test_a_dialog_is_fetched_and_typed(sim: Simulator) -> None:
@@ -57,54 +59,70 @@ def test_a_dialog_is_fetched_and_typed(sim: Simulator) -> None:
     assert not dialog.deleted
 
 
-def test_a_deleted_dialog_is_given_as_such_with_deleted_at_or_410(sim: Simulator) -> None:
+def test_a_deleted_dialog_comes_back_typed_with_deleted_at(sim: Simulator) -> None:
+    """DP-SO-DELETED: the service-owner GET answers 200 with ``deletedAt`` (never the end-user API's 410)."""
     raw = sample_dialog(deleted_at=datetime.now(UTC))
     sim.dialogporten.put(raw)
     fetched = client(sim).get_dialog(raw["id"])
     assert isinstance(fetched, dp.Dialog)
     assert fetched.deleted
-    sim.dialogporten.gone_when_deleted = True
-    gone = client(sim).get_dialog(raw["id"])
-    assert gone == dp.DeletedDialog(raw["id"])
-    assert gone.deleted
+    assert fetched.deleted_at is not None
+    assert [a.status for _, a in sim.dialogporten.responses] == [200]
 
 
-def test_404_before_visible_from_says_until_when_and_the_dialog_is_there_at_expires(sim: Simulator) -> None:
-    visible = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+def test_a_dialog_not_yet_visible_comes_back_typed_and_says_so(sim: Simulator) -> None:
+    """DP-SO-NOTVISIBLE: 200 before ``visibleFrom`` (never the end-user API's 404 with ``Expires``)."""
+    visible = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
     raw = sample_dialog(visible_from=visible)
     sim.dialogporten.put(raw)
-    sim.dialogporten.hide_until_visible = True
-    dialogs = client(sim)
-    with pytest.raises(dp.DialogNotVisibleYet) as early:
-        dialogs.get_dialog(raw["id"])
-    assert early.value.until == visible
-    assert isinstance(early.value, dp.TransientError)
-    time.sleep(max(0.0, early.value.until.timestamp() - time.time()) + 0.05)
-    assert isinstance(dialogs.get_dialog(raw["id"]), dp.Dialog)
+    early = client(sim).get_dialog(raw["id"])
+    assert (early.visible_from, early.is_visible, early.deleted) == (visible, False, False)
+    sim.dialogporten.put(sample_dialog(raw["id"], visible_from=datetime.now(UTC) - timedelta(seconds=1)))
+    assert client(sim).get_dialog(raw["id"]).is_visible
+    assert client(sim).get_dialog(sample_dialog_put(sim)).is_visible  # no visibleFrom at all: visible
 
 
-@pytest.mark.parametrize("form", ["seconds", "rfc1123"])
-def test_503_with_a_short_retry_after_is_waited_out_in_process(sim: Simulator, form: str) -> None:
+def sample_dialog_put(sim: Simulator) -> str:
     raw = sample_dialog()
     sim.dialogporten.put(raw)
-    moment = datetime.now(UTC) + timedelta(seconds=2)
-    sim.dialogporten.fail_next(1, "1" if form == "seconds" else format_datetime(moment, usegmt=True))
+    return str(raw["id"])
+
+
+def test_a_short_maintenance_window_is_waited_out_in_process(sim: Simulator) -> None:
+    """DP-MAINT: 503 text/plain with ``Retry-After`` as an RFC 1123 date; within the call's 15 s, it waits."""
+    raw = sample_dialog()
+    sim.dialogporten.put(raw)
+    sim.dialogporten.maintenance(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2))
     started = time.monotonic()
     assert isinstance(client(sim).get_dialog(raw["id"]), dp.Dialog)
     assert time.monotonic() - started >= 0.9  # it waited as told before asking again
-    assert sim.dialogporten.requests == 2
+    assert [a.status for _, a in sim.dialogporten.responses] == [503, 200]
 
 
-def test_503_with_a_long_retry_after_is_left_to_the_queue_retry(sim: Simulator) -> None:
+def test_a_long_maintenance_window_is_a_retry_later_until_its_announced_end(sim: Simulator) -> None:
     raw = sample_dialog()
     sim.dialogporten.put(raw)
-    sim.dialogporten.fail_next(1, "3600")
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    sim.dialogporten.maintenance(end)
     started = time.monotonic()
-    with pytest.raises(dp.DialogportenUnavailable) as unavailable:
+    with pytest.raises(RetryLater) as later:
         client(sim).get_dialog(raw["id"])
     assert time.monotonic() - started < 5
-    assert unavailable.value.retry_after == pytest.approx(3600, abs=2)
-    assert not isinstance(unavailable.value, dp.PermanentError)
+    assert later.value.until == end
+    assert not isinstance(later.value, dp.PermanentError)
+    assert sim.dialogporten.requests == 1  # asked once: nothing to gain from asking again before the end
+
+
+def test_a_maintenance_window_without_an_announced_end_is_an_ordinary_transient_failure(sim: Simulator) -> None:
+    raw = sample_dialog()
+    sim.dialogporten.put(raw)
+    sim.dialogporten.maintenance(datetime.now(UTC) + timedelta(hours=1), announce=False)
+    slept: list[float] = []
+    with pytest.raises(dp.DialogportenUnavailable) as unavailable:
+        client(sim, sleep=slept.append).get_dialog(raw["id"])
+    assert not isinstance(unavailable.value, RetryLater)
+    assert sim.dialogporten.requests == dp.MAX_ATTEMPTS
+    assert slept == [2.0, 4.0]  # backing off in the call, then left to the queue's retry
 
 
 def test_a_token_the_server_no_longer_takes_is_refreshed_once() -> None:
@@ -128,28 +146,69 @@ def test_a_token_the_server_no_longer_takes_is_refreshed_once() -> None:
 def test_a_second_401_is_permanent_after_exactly_one_refresh(sim: Simulator) -> None:
     raw = sample_dialog()
     sim.dialogporten.put(raw)
-    wrong_scope = dp.DialogportenClient(f"{sim.base_url}/dialogporten", tokens(sim, scope="altinn:events.subscribe"))
+
+    class Refused:
+        """A token Dialogporten never takes (DP-AUTH-401), however often it is renewed."""
+
+        invalidated = 0
+
+        def token(self) -> mp.Token:
+            return mp.Token("not.a.token", time.time() + 60)
+
+        def invalidate(self) -> None:
+            self.invalidated += 1
+
+    tokens_ = Refused()
     with pytest.raises(dp.DialogportenRefused) as refused:
-        wrong_scope.get_dialog(raw["id"])
+        dp.DialogportenClient(f"{sim.base_url}/dialogporten", tokens_).get_dialog(raw["id"])
     assert refused.value.status == 401
-    assert sim.tokens.issued == 2
+    assert tokens_.invalidated == 1
     assert sim.dialogporten.requests == 2
 
 
-def test_other_4xx_are_permanent_with_the_reason(sim: Simulator) -> None:
+def test_a_token_without_the_scope_is_403_and_permanent(sim: Simulator) -> None:
+    """DP-AUTH-403: a valid token lacking ``digdir:dialogporten.serviceprovider``."""
+    raw = sample_dialog()
+    sim.dialogporten.put(raw)
+    wrong_scope = dp.DialogportenClient(f"{sim.base_url}/dialogporten", tokens(sim, scope="altinn:events.subscribe"))
+    with pytest.raises(dp.DialogportenRefused) as refused:
+        wrong_scope.get_dialog(raw["id"])
+    assert refused.value.status == 403
+    assert sim.dialogporten.requests == 1
+
+
+def test_another_organisations_dialog_is_404_like_a_missing_one_and_permanent_with_the_reason(sim: Simulator) -> None:
+    """DP-SO-404: the query filters by the caller's own resources, so another org's dialog is not found."""
     theirs = sample_dialog()
     sim.dialogporten.put(theirs, org_number="310000000")
     dialogs = client(sim)
-    with pytest.raises(dp.DialogportenRefused) as forbidden:
+    with pytest.raises(dp.DialogportenRefused) as foreign:
         dialogs.get_dialog(theirs["id"])
-    assert forbidden.value.status == 403
+    assert foreign.value.status == 404
+    assert "another organisation" in str(foreign.value)
+    assert "was not found" in str(foreign.value)
     missing = str(uuid.uuid4())
     with pytest.raises(dp.DialogportenRefused) as not_found:
         dialogs.get_dialog(missing)
     assert not_found.value.status == 404
-    assert "not found" in str(not_found.value)
     with pytest.raises(dp.DialogportenRefused):
         dialogs.get_dialog("not-a-uuid")
+
+
+def test_maskinporten_saying_not_now_is_never_a_refusal(sim: Simulator) -> None:
+    """A 429 or 5xx from Maskinporten: a RetryLater when it names a time, else an ordinary transient failure."""
+    raw = sample_dialog()
+    sim.dialogporten.put(raw)
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    sim.tokens.not_now((429, format_datetime(at, usegmt=True)))
+    with pytest.raises(RetryLater) as later:
+        client(sim).get_dialog(raw["id"])
+    assert later.value.until == at
+    sim.tokens.not_now((503, None))
+    with pytest.raises(dp.DialogportenUnavailable) as unavailable:
+        client(sim).get_dialog(raw["id"])
+    assert not isinstance(unavailable.value, dp.PermanentError | RetryLater)
+    assert isinstance(client(sim).get_dialog(raw["id"]), dp.Dialog)  # and then a token, and the dialog
 
 
 def test_16_workers_share_one_token_request(sim: Simulator) -> None:

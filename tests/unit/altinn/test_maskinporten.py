@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared.altinn import maskinporten as mp
 from shared.altinn.maskinporten import AltinnExchange, AuthError, HttpResponse, MaskinportenClient, SigningKey
-from shared.errors import Unreachable
+from shared.errors import PermanentError, TokenRefused, TokenUnavailable, Unreachable
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -225,20 +225,69 @@ def test_the_exchange_strips_json_quotes_and_caches_by_the_altinn_tokens_exp(quo
     assert len(calls) == 2
 
 
-def test_an_exchange_401_is_reported_and_drops_the_maskinporten_token() -> None:
+def test_an_exchange_401_gets_one_fresh_token_and_a_second_401_is_a_refusal() -> None:
     clock = Clock()
     fake = FakeMaskinporten(expires_in=3600)
+    exchanged: list[str] = []
 
     def platform(method: str, url: str, **kwargs: Any) -> HttpResponse:
         if url.endswith("/token"):
             return fake(method, url, **kwargs)
+        exchanged.append(kwargs["headers"]["Authorization"])
         return HttpResponse(401, {}, b"")
 
     client = _client(platform, clock)
-    with pytest.raises(AuthError, match=r"exchange .* refused: 401"):
+    with pytest.raises(TokenRefused, match=r"exchange .* refused a fresh Maskinporten token: 401"):
         AltinnExchange(client, transport=platform, clock=clock).token()
+    assert exchanged == ["Bearer mp-1", "Bearer mp-2"]  # the cached token, then a fresh one
+    assert isinstance(TokenRefused("x"), PermanentError)
     client.token()
-    assert len(fake.grants) == 2  # the refused token was not reused
+    assert len(fake.grants) == 3  # neither refused token was reused
+
+
+def test_an_exchange_401_then_200_is_a_token() -> None:
+    clock = Clock()
+    fake = FakeMaskinporten(expires_in=3600)
+    answers = [HttpResponse(401, {}, b""), HttpResponse(200, {}, _altinn_jwt(clock.now + 1800).encode())]
+
+    def platform(method: str, url: str, **kwargs: Any) -> HttpResponse:
+        return fake(method, url, **kwargs) if url.endswith("/token") else answers.pop(0)
+
+    assert (
+        AltinnExchange(_client(platform, clock), transport=platform, clock=clock).token().access_token.count(".") == 2
+    )
+    assert len(fake.grants) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "kind"),
+    [
+        (400, {"error": "invalid_grant", "error_description": "MP-100 Invalid assertion"}, {}, "refused"),
+        (400, {"error": "invalid_scope", "error_description": "MP-200"}, {}, "refused"),
+        (401, {"error": "invalid_client"}, {}, "refused"),
+        (403, {"error_description": "MP-250 Consumer has not been granted access to the scope"}, {}, "refused"),
+        (429, {"error": "temporarily_unavailable"}, {}, "not now"),
+        (429, {}, {"Retry-After": "120"}, "not now, at"),
+        (503, {}, {"Retry-After": "Thu, 03 Dec 2026 12:00:00 GMT"}, "not now, at"),
+        (500, {}, {}, "not now"),
+    ],
+)
+def test_maskinporten_answers_are_refused_grants_or_not_now(
+    status: int, body: dict[str, str], headers: dict[str, str], kind: str
+) -> None:
+    def answer(method: str, url: str, **kwargs: Any) -> HttpResponse:
+        return HttpResponse(status, headers, json.dumps(body).encode())
+
+    with pytest.raises(AuthError) as caught:
+        _client(answer, Clock()).token()
+    if kind == "refused":
+        assert isinstance(caught.value, TokenRefused)
+        assert isinstance(caught.value, PermanentError)
+        assert "refused the grant" in str(caught.value)
+    else:
+        assert isinstance(caught.value, TokenUnavailable)
+        assert not isinstance(caught.value, PermanentError)
+        assert (caught.value.retry_at is not None) is kind.endswith("at")
 
 
 def test_strip_quotes() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from devtools import docs
 from devtools.samples import sample_event
 from shared import settings
-from shared.errors import CannotSucceed, PermanentError
+from shared.errors import CannotSucceed, PermanentError, RetryLater
 from shared.events.models import parse_event
 from shared.processing.registry import HandlerContext, Registry
 from shared.stores import clients as storage
@@ -82,7 +83,24 @@ def test_the_fetch_dialog_example_gets_the_dialog_from_the_simulated_dialogporte
         [binding] = registry.handlers_for(type(event))
         binding(event, ctx)
         assert capsys.readouterr().out.split()[:2] == ["Completed", dialog["revision"]]
-        sim.dialogporten.gone_when_deleted = True
         sim.dialogporten.put({**dialog, "deletedAt": "2026-11-27T10:00:00.000Z"})
         binding(event, ctx)
         assert capsys.readouterr().out == ""  # a deleted dialog: nothing followed up
+        ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+        sim.dialogporten.put({**dialog, "visibleFrom": ahead.isoformat().replace("+00:00", "Z")})
+        with pytest.raises(RetryLater) as later:
+            binding(event, ctx)
+        assert later.value.until == ahead  # put back until end users can see it, no attempt spent
+        assert capsys.readouterr().out == ""
+
+
+def test_the_retry_later_example_puts_the_event_back_for_an_hour() -> None:
+    namespace = example("def to_archive")
+    namespace["archive_is_in_its_nightly_window"] = lambda: True
+    handler = cast("Callable[[Any], None]", namespace["to_archive"])
+    event = parse_event(sample_event("dialogporten.dialog.transmission.created.v1"))
+    with pytest.raises(RetryLater) as later:
+        handler(event)
+    assert (later.value.seconds, later.value.reason) == (3600, "the archive is closed at night")
+    namespace["archive_is_in_its_nightly_window"] = lambda: False
+    handler(event)
