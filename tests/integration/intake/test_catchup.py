@@ -87,6 +87,18 @@ def app_settings(sim: Simulator, azurite: Azurite, resources: list[str]) -> sett
     )
 
 
+def cli_env(sim: Simulator, azurite: Azurite) -> dict[str, str]:
+    """dpctl's environment: the simulator, its registered client, and the test's Azurite."""
+    return {
+        "ALTINN_SIM_URL": sim.base_url,
+        settings.STORAGE_CONNECTION: azurite.connection_string,
+        "MASKINPORTEN_CLIENT_ID": "catchup-client",
+        "MASKINPORTEN_KID": "catchup-kid",
+        "MASKINPORTEN_KEY": PEM.decode(),
+        "MASKINPORTEN_KEY_FILE": "",
+    }
+
+
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The timer reads pages of 5 instead of 1000, so a stream of a few dozen events spans many pages."""
@@ -282,14 +294,7 @@ def test_dpctl_catch_up_reads_past_short_pages_to_the_end(
     sim.events.invisible_ids = {e["id"] for i, e in enumerate(events) if i % 3 == 1}
     visible = [e["id"] for e in events if sim.events.visible(e)]
     assert 0 < len(visible) < len(events)
-    env = {
-        "ALTINN_SIM_URL": sim.base_url,
-        settings.STORAGE_CONNECTION: azurite.connection_string,
-        "MASKINPORTEN_CLIENT_ID": "catchup-client",
-        "MASKINPORTEN_KID": "catchup-kid",
-        "MASKINPORTEN_KEY": PEM.decode(),
-        "MASKINPORTEN_KEY_FILE": "",
-    }
+    env = cli_env(sim, azurite)
     ran = dpctl("catch-up", "--resource", RESOURCE, "--since", "0", "--size", "5", "--json", env=env)
     assert ran.code == 0, ran.err
     result = ran.json()
@@ -302,14 +307,7 @@ def test_dpctl_catch_up_holds_events_to_the_apps_own_clock_skew_setting(
 ) -> None:
     ahead = event(age=-timedelta(minutes=30))  # 30 minutes ahead of this clock
     sim.events.append(ahead)
-    env = {
-        "ALTINN_SIM_URL": sim.base_url,
-        settings.STORAGE_CONNECTION: azurite.connection_string,
-        "MASKINPORTEN_CLIENT_ID": "catchup-client",
-        "MASKINPORTEN_KID": "catchup-kid",
-        "MASKINPORTEN_KEY": PEM.decode(),
-        "MASKINPORTEN_KEY_FILE": "",
-    }
+    env = cli_env(sim, azurite)
     strict = dpctl("catch-up", "--resource", RESOURCE, "--since", "0", "--json", env=env)  # the default, 300 s
     assert (strict.code, strict.json()["rejected"]) == (0, 1)
     lenient = dpctl(
