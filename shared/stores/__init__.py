@@ -6,6 +6,7 @@
 - :mod:`~shared.stores.idempotency`: claims for handlers with outside effects;
 - :mod:`~shared.stores.dialogs`: the dialog state, one row per event;
 - :mod:`~shared.stores.cursors`: where catch-up resumes;
+- :mod:`~shared.stores.poison`: why each poisoned message was poisoned;
 - :mod:`~shared.stores.queues`: reading a queue message for display (poison, parked), shared with ``dpctl``.
 
 A store may import :mod:`shared.events`, never :mod:`shared.altinn`.

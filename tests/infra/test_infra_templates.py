@@ -209,10 +209,12 @@ def test_catalog_json_is_generated_from_the_catalog() -> None:
 
 
 def test_catalog_json_tables_are_the_tables_the_handlers_use() -> None:
-    from shared.stores import cursors, dialogs, idempotency
+    from shared.stores import cursors, dialogs, idempotency, poison
 
     tables = json.loads((INFRA / "catalog.json").read_text(encoding="utf-8"))["tables"]
-    assert sorted(tables) == sorted([idempotency.IDEMPOTENCY_TABLE, dialogs.DIALOGS_TABLE, cursors.CATCHUP_TABLE])
+    assert sorted(tables) == sorted(
+        [idempotency.IDEMPOTENCY_TABLE, dialogs.DIALOGS_TABLE, cursors.CATCHUP_TABLE, poison.POISON_TABLE]
+    )
 
 
 def test_catalog_json_lists_every_type_with_its_poison_queue_and_the_unrouted_queue() -> None:

@@ -32,16 +32,16 @@ def test_list_show_and_replay(clients: StorageClients, env: dict[str, str]) -> N
     events = [sample_event("dialogporten.dialog.created.v1") for _ in range(3)]
     bodies = [_encoded(e) for e in events]
     for body in bodies:
-        poisoned.send_message(body)
-    poisoned.send_message("not base64 at all!")
+        poisoned.send_message(body, time_to_live=-1)  # as the app poisons: no expiry
+    poisoned.send_message("not base64 at all!", time_to_live=-1)
 
     listing = dpctl("poison", "list", "--json", env=env)
-    assert {"queue": f"{QUEUE}-poison", "count": 4} in listing.json()
+    assert [(q["queue"], q["count"]) for q in listing.json()] == [(f"{QUEUE}-poison", 4)]
     assert f"{QUEUE}-poison" in dpctl("poison", "list", env=env).out
 
     shown = dpctl("poison", "show", QUEUE, "--json", env=env).json()
-    assert [s["event_id"] for s in shown if s["readable"]] == [e["id"] for e in events]
-    assert [s["reason"] for s in shown if not s["readable"]] == ["not base64-encoded"]
+    assert [s["eventId"] for s in shown if s["readable"]] == [e["id"] for e in events]
+    assert [s["reason"] for s in shown if not s["readable"]] == ["can never succeed: not base64-encoded"]
     table = dpctl("poison", "show", QUEUE, env=env).out
     assert all(e["id"] in table for e in events)
 
@@ -67,7 +67,7 @@ def test_replay_by_message_id_leaves_the_rest(clients: StorageClients, env: dict
     sent = [poisoned.send_message(_encoded(sample_event("dialogporten.dialog.created.v1"))) for _ in range(3)]
     out = dpctl("poison", "replay", QUEUE + "-poison", "--id", sent[1].id, "--json", env=env)
     assert out.code == 0
-    assert [m["replayed"] for m in out.json()] == [sent[1].id]
+    assert [m["messageId"] for m in out.json()] == [sent[1].id]
     assert [m.id for m in poisoned.peek_messages(max_messages=32)] == [sent[0].id, sent[2].id]
     assert len(list(clients.queues.get_queue_client(QUEUE).peek_messages(max_messages=32))) == 1
 
