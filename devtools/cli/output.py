@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import IO, Any, Final, NoReturn, cast
+from typing import IO, Annotated, Any, Final, NoReturn, cast
 
 import typer
 from rich.console import Console, RenderableType
@@ -45,6 +45,9 @@ FAILED: Final = 1
 USAGE: Final = 2
 ATTENTION: Final = 3
 TIMED_OUT: Final = 4
+
+#: A command's ``--json``: an alias of ``-o json``, kept for the scripts that use it.
+JsonFlag = Annotated[bool, typer.Option("--json", help="the same as -o json")]
 
 #: Query parameters whose value is a secret: the function key (``code``), a SAS signature, keys and tokens.
 SECRET_PARAMETERS: Final = (

@@ -15,13 +15,13 @@ from rich.markup import escape
 from devtools.cli import output
 from devtools.cli import parking as parked
 from devtools.cli.context import Context
-from devtools.cli.output import console, emit, fail
+from devtools.cli.output import JsonFlag, console, emit, fail
 
 app = typer.Typer(help="Parked events: valid events of types the catalog did not know.", no_args_is_help=True)
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="as -o json")] = False) -> None:
+def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every parked event: ids, type, the service its source belongs to, and the queue it would go to now."""
     context: Context = ctx.obj
     found = [p.to_json() for p in parked.list_parked(context.storage.queues)]
@@ -52,7 +52,7 @@ def reroute(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would move; move nothing")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="as -o json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Move parked events whose type the catalog knows now to that type's queue."""
     context: Context = ctx.obj
@@ -76,7 +76,7 @@ def discard(
     ctx: typer.Context,
     message_ids: Annotated[list[str], typer.Argument(help="message ids from `dpctl parked list`")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be deleted; delete nothing")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="as -o json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Delete parked messages for good."""
     context: Context = ctx.obj

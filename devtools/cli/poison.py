@@ -26,7 +26,7 @@ from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from devtools.cli import output, queues
 from devtools.cli.context import Context
-from devtools.cli.output import console, emit, fail, iso
+from devtools.cli.output import JsonFlag, console, emit, fail, iso
 from shared.errors import MessageError
 from shared.events import catalog, messages
 from shared.events.models import EventError, parse_event
@@ -215,7 +215,7 @@ def short(reason: str, width: int = 100) -> str:
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="as -o json")] = False) -> None:
+def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every poison queue, how many messages it holds, and why they were poisoned."""
     context: Context = ctx.obj
     rows: list[dict[str, Any]] = []
@@ -241,7 +241,7 @@ def show(
     ctx: typer.Context,
     queue: Annotated[str, typer.Argument(help="the queue or its -poison queue")],
     limit: Annotated[int, typer.Option(min=1, max=PEEK_MAX, help="at most this many (32 at most)")] = PEEK_MAX,
-    as_json: Annotated[bool, typer.Option("--json", help="as -o json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Peek at the messages of a poison queue: ids, type, dialog, whether each is readable, and why it is there."""
     context: Context = ctx.obj
@@ -280,7 +280,7 @@ def replay_command(
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many")] = None,
     message_ids: Annotated[list[str] | None, typer.Option("--id", help="only this message id (repeatable)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would move, move nothing")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="as -o json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Move messages from <queue>-poison back to <queue>, byte for byte, sent before deleted; tells why each was."""
     context: Context = ctx.obj
@@ -313,7 +313,7 @@ def discard_command(
     queue: Annotated[str, typer.Argument(help="the queue or its -poison queue")],
     message_ids: Annotated[list[str], typer.Argument(help="message ids from `dpctl poison show`")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be deleted; delete nothing")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="as -o json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Delete poisoned messages for good, with their recorded reasons."""
     context: Context = ctx.obj

@@ -4,7 +4,7 @@ and the oldest message's age."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from azure.core.exceptions import ResourceNotFoundError
@@ -12,7 +12,7 @@ from azure.storage.queue import QueueServiceClient
 
 from devtools.cli import output
 from devtools.cli.context import Context
-from devtools.cli.output import ATTENTION, console, emit
+from devtools.cli.output import ATTENTION, JsonFlag, console, emit
 from devtools.cli.poison import reason_counts, recorded_reasons, short
 from shared.events import catalog
 
@@ -64,7 +64,7 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
-def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="as -o json")] = False) -> None:
+def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Queue depths and why messages were poisoned; exit 3 when anything is poisoned or parked (unrouted)."""
     context: Context = ctx.obj
     rows = collect(context.storage.queues, context.storage.tables)
