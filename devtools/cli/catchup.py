@@ -64,15 +64,15 @@ def check_since(value: str) -> tuple[datetime | None, str]:
             "e.g. 2026-03-16T11:43:00Z (or give a cursor, or 0)"
         )
     shown = repr(value[:60])
+    if _TIME_OF_DAY.match(value) or _DURATION.fullmatch(value.strip()) or value.strip().lower() in _WORDS:
+        fail(
+            f"--since {shown} reads as a time, and only RFC 3339 times are taken: e.g. 2026-03-16T11:43:00Z; "
+            "or give a cursor (an event id, as the last run printed it), or 0"
+        )
     if not value.strip() or any(c.isspace() or not c.isprintable() for c in value):
         fail(
             f"--since {shown} is neither a time nor a cursor: a cursor is an event id (no spaces), "
             "as the last run printed it, or 0"
-        )
-    if _TIME_OF_DAY.match(value) or _DURATION.fullmatch(value) or value.lower() in _WORDS:
-        fail(
-            f"--since {shown} reads as a time, and only RFC 3339 times are taken: e.g. 2026-03-16T11:43:00Z; "
-            "or give a cursor (an event id, as the last run printed it), or 0"
         )
     if value != FROM_THE_START:
         try:

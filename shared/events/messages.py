@@ -171,7 +171,8 @@ def service_of(source: str | None, event_type: str | None = None) -> str | None:
     except ValueError:
         return None
     path = parts.path.lower()
-    if "/dialogporten/" in f"{path}/" or (parts.hostname or "").startswith("dialogporten."):
+    # The docs' example has /dialogporten.no/api/... (tests/fixtures/events/seed-*.json): a typo, still Dialogporten.
+    if re.search(r"/dialogporten[/.]", f"{path}/") or (parts.hostname or "").startswith("dialogporten."):
         return "Dialogporten"
     if "/correspondence/api/" in path:
         return "Correspondence"
