@@ -38,10 +38,11 @@ def test_make_run_prints_a_working_curl_and_stops_both_processes(tmp_path: Path)
         while "Ctrl-C stops" not in log.read_text() and time.monotonic() < deadline:
             assert process.poll() is None, log.read_text()
             time.sleep(0.2)
+        time.sleep(1.0)  # whatever the two processes print at start, in either order, before any traffic
         text = log.read_text()
         # One block to read at start: the URL, the curls, each timer on one line; the rest is behind --verbose.
-        start = text[: text.index("Ctrl-C stops")].splitlines()
-        assert len(start) + 1 <= 25, text
+        start = text.splitlines()
+        assert len(start) <= 25, text
         assert "queueTrigger" not in text
         assert f"http://localhost:{port}/api/events" in text
         curl = next(line.strip() for line in text.splitlines() if line.strip().startswith("curl -i -X POST"))
