@@ -97,7 +97,7 @@ def _fetch_blob(clients: StorageClients) -> Any:
     return fetch
 
 
-def _to_poison(clients: StorageClients, queue: str, body: str | bytes) -> str:
+def _to_poison(clients: StorageClients, queue: str, body: str | bytes) -> str | None:
     """Write the untouched body to ``<queue>-poison`` (base64, as the host itself would); the new message's id."""
     poison = poison_queue_for(queue)
     if isinstance(body, bytes):
@@ -107,13 +107,23 @@ def _to_poison(clients: StorageClients, queue: str, body: str | bytes) -> str:
             sent = send_creating_queue(
                 queue_client(clients.queues, poison, binary=True), body, time_to_live=NEVER_EXPIRE
             )
-            return str(sent.id)
-    return str(send_creating_queue(clients.queue(poison), body, time_to_live=NEVER_EXPIRE).id)
+            return _id_of(sent)
+    return _id_of(send_creating_queue(clients.queue(poison), body, time_to_live=NEVER_EXPIRE))
 
 
-def _record_reason(clients: StorageClients, queue: str, message_id: str, reason: str, fields: dict[str, Any]) -> str:
+def _id_of(sent: Any) -> str | None:
+    message_id = getattr(sent, "id", None)
+    return message_id if isinstance(message_id, str) else None
+
+
+def _record_reason(
+    clients: StorageClients, queue: str, message_id: str | None, reason: str, fields: dict[str, Any]
+) -> str:
     """Record why, beside the poisoned message; "" when done, else what went wrong (the message is safe anyway)."""
     from shared.stores.poison import PoisonReasonStore
+
+    if message_id is None:
+        return "the reason could not be recorded beside the message: the queue returned no message id"
 
     event_id, event_type = fields.get("event_id"), fields.get("event_type")
     try:

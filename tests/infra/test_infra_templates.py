@@ -202,7 +202,7 @@ def test_catalog_json_is_generated_from_the_catalog() -> None:
     on_disk = json.loads((INFRA / "catalog.json").read_text(encoding="utf-8"))
     assert on_disk["queues"] == catalog.all_queues()
     assert on_disk["containers"]["claimCheck"] == messages.CLAIM_CHECK_CONTAINER
-    assert set(on_disk["tables"]) == {"idempotency", "dialogs", "catchup"}
+    assert set(on_disk["tables"]) == {"idempotency", "dialogs", "catchup", "poisonreasons"}
     assert (INFRA / "catalog.json").read_text(encoding="utf-8") == export_catalog.render(), (
         "infra/catalog.json is stale: run `python -m devtools.export_catalog`"
     )
