@@ -1,4 +1,9 @@
-"""`make run`: Azurite in memory plus the local Functions runner, with a ready-to-paste curl. Ctrl-C stops both."""
+"""`make run`: Azurite in memory plus the local Functions runner, with a ready-to-paste curl. Ctrl-C stops both.
+
+The console is for reading: one block at start (at most 25 lines: the URL, the curls, one line per timer) and,
+during traffic, one line per message (the app's own ``dialogporten.ingest``/``dialogporten.process`` lines).
+``make run ARGS=--verbose`` shows the rest: the function list, the host's notes, every invocation and poll.
+"""
 
 from __future__ import annotations
 
@@ -76,7 +81,8 @@ def _storage(env: dict[str, str]) -> Azurite | None:
 
 
 def _run(port: int, runner_args: list[str], env: dict[str, str], sim_options: SimOptions | None) -> int:
-    command = [sys.executable, "-m", "devtools.runner", "--port", str(port), *runner_args]
+    compact = [] if "--verbose" in runner_args else ["--compact"]
+    command = [sys.executable, "-m", "devtools.runner", "--port", str(port), *compact, *runner_args]
     runner = subprocess.Popen(command, cwd=ROOT, env=env)
     sim: subprocess.Popen[bytes] | None = None
     if sim_options is not None:
@@ -97,7 +103,7 @@ def _run(port: int, runner_args: list[str], env: dict[str, str], sim_options: Si
                 f"Webhook URL (give Altinn Events the deployed one, with ?code=<function key>):\n  {base}/events\n\n"
                 f"Post a sample Dialogporten event:\n  {curl}\n\n"
                 f"Then the dialog its handler recorded:\n  curl -s {base}/dialogs/{event['resourceinstance']}\n\n"
-                "Run the daily purge timer now (any timer or queue function, by name):\n"
+                "Run a timer now (any timer or queue function, by name):\n"
                 f"  curl -i -X POST {host}/admin/functions/purge_idempotency "
                 "-H 'Content-Type: application/json' --data '{\"input\": \"\"}'\n\n"
                 "Ctrl-C stops the runner and Azurite.\n",
@@ -123,7 +129,9 @@ def _run(port: int, runner_args: list[str], env: dict[str, str], sim_options: Si
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, epilog="Other options go to the runner: --verbose, --functions NAME ..."
+    )
     parser.add_argument("--port", type=int, default=7071, help="HTTP port of the runner (default 7071)")
     parser.add_argument(
         "--storage-only",

@@ -23,12 +23,14 @@ from shared.events import catalog, messages
 from shared.stores.cursors import CATCHUP_TABLE
 from shared.stores.dialogs import DIALOGS_TABLE
 from shared.stores.idempotency import IDEMPOTENCY_TABLE
+from shared.stores.poison import POISON_TABLE
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 CATALOG_JSON: Final = ROOT / "infra" / "catalog.json"
 
-#: Tables the app uses: idempotency claims, the last known state of each dialog, the catch-up cursors.
-TABLES: Final = (IDEMPOTENCY_TABLE, DIALOGS_TABLE, CATCHUP_TABLE)
+#: Tables the app uses: idempotency claims, the last known state of each dialog, the catch-up cursors, and why
+#: each poisoned message was poisoned.
+TABLES: Final = (IDEMPOTENCY_TABLE, DIALOGS_TABLE, CATCHUP_TABLE, POISON_TABLE)
 #: Blob container Flex Consumption deploys the app package from (one app per storage account).
 DEPLOYMENT_CONTAINER: Final = "app-package"
 

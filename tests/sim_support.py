@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,11 +40,14 @@ class Receiver:
 
     statuses: list[int] = field(default_factory=list)
     default: int = 200
+    delay: float = 0.0
+    """Seconds each answer takes (a slow app)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        time.sleep(self.delay)
         with self.lock:
             self.requests.append({"path": path, "headers": headers, "body": json.loads(body)})
             return self.statuses.pop(0) if self.statuses else self.default

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives import serialization
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.cli import output
 from devtools.cli.context import Context
-from devtools.cli.output import console, echo, emit_json, fail
+from devtools.cli.output import JsonFlag, console, echo, emit, fail
 from shared.altinn.maskinporten import AuthError, SigningKey, public_jwk, unverified_claims
 
 app = typer.Typer(help="Maskinporten and Altinn tokens.", no_args_is_help=False)
@@ -25,7 +25,7 @@ def auth(
     ctx: typer.Context,
     exchange: Annotated[bool, typer.Option(help="exchange the Maskinporten token for an Altinn token")] = True,
     print_token: Annotated[bool, typer.Option("--print-token", help="print only the token (for scripts)")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Get a Maskinporten token (JWT grant, RS256 with kid) and exchange it for an Altinn token."""
     if ctx.invoked_subcommand is not None:
@@ -55,14 +55,15 @@ def auth(
         "org": claims.get("urn:altinn:org"),
         "orgNumber": claims.get("urn:altinn:orgNumber"),
     }
-    if as_json:
-        emit_json(result)
-        return
-    table = output.table(show_header=False, box=None)
-    for name, value in result.items():
-        if value is not None:
-            table.add_row(f"[bold]{name}[/]", str(value))
-    console.print(table)
+
+    def draw(found: dict[str, Any]) -> None:
+        table = output.table(show_header=False, box=None)
+        for name, value in found.items():
+            if value is not None:
+                table.add_row(f"[bold]{name}[/]", str(value))
+        console.print(table)
+
+    emit(result, draw, as_json=as_json)
 
 
 def _hint(status: int | None) -> str | None:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated
+from typing import Any
 
 import typer
 
 from devtools.cli import output
 from devtools.cli.context import Context
-from devtools.cli.output import console, emit_json, fail
+from devtools.cli.output import JsonFlag, console, emit, fail
 
 app = typer.Typer(help="The dialog state (the 'dialogs' table).", no_args_is_help=True)
 
 
 @app.command()
-def show(ctx: typer.Context, dialog_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def show(ctx: typer.Context, dialog_id: str, as_json: JsonFlag = False) -> None:
     """What every event applied so far says about one dialog (as GET /api/dialogs/{id})."""
     from shared.stores.dialogs import DialogStore
 
@@ -28,12 +28,12 @@ def show(ctx: typer.Context, dialog_id: str, as_json: Annotated[bool, typer.Opti
     state = DialogStore(context.storage.tables).get(canonical)
     if state is None:
         fail(f"no event has been applied for dialog {canonical}")
-    row = state.to_json()
-    if as_json:
-        emit_json(row)
-        return
-    table = output.table(show_header=False, box=None)
-    for name, value in row.items():
-        shown = json.dumps(value) if isinstance(value, dict) else str(value)
-        table.add_row(f"[bold]{name}[/]", "" if value is None else shown)
-    console.print(table)
+
+    def draw(row: dict[str, Any]) -> None:
+        table = output.table(show_header=False, box=None)
+        for name, value in row.items():
+            shown = json.dumps(value) if isinstance(value, dict) else str(value)
+            table.add_row(f"[bold]{name}[/]", "" if value is None else shown)
+        console.print(table)
+
+    emit(state.to_json(), draw, as_json=as_json)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -53,8 +54,11 @@ class Parked:
     """False when the body is not base64 JSON (it can then only be discarded)."""
     event_id: str | None = None
     event_type: str | None = None
-    dialog_id: str | None = None
+    resource_instance: str | None = None
+    """The event's ``resourceinstance``: a dialog id for Dialogporten, a correspondence or file transfer id..."""
     source: str | None = None
+    service: str | None = None
+    """The service the source belongs to: Dialogporten, Correspondence, Broker, ``app {org}/{app}``..."""
     claim_check: bool = False
     """The event is in a blob; the message is a reference to it (moved as it is)."""
     route_to: str | None = None
@@ -62,7 +66,7 @@ class Parked:
     reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return _camel(asdict(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +80,12 @@ class Moved:
     dry_run: bool
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return _camel(asdict(self))
+
+
+def _camel(fields: dict[str, Any]) -> dict[str, Any]:
+    """dpctl's field names (one name for one thing in every command): ``message_id`` -> ``messageId``."""
+    return {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name): value for name, value in fields.items()}
 
 
 def _raw(service: QueueServiceClient, name: str) -> QueueClient:
@@ -86,7 +95,7 @@ def _raw(service: QueueServiceClient, name: str) -> QueueClient:
 
 def describe(message: QueueMessage) -> Parked:
     """What a parked message holds, without changing it."""
-    inserted = None if message.inserted_on is None else message.inserted_on.isoformat()
+    inserted = None if message.inserted_on is None else message.inserted_on.isoformat().replace("+00:00", "Z")
     described = messages.describe(message.content)
     if not described.readable:
         return Parked(message.id, inserted, readable=False, reason=described.reason)
@@ -97,8 +106,9 @@ def describe(message: QueueMessage) -> Parked:
         readable=True,
         event_id=described.event_id,
         event_type=described.event_type,
-        dialog_id=described.dialog_id,
+        resource_instance=described.dialog_id,
         source=described.source,
+        service=described.service,
         claim_check=described.claim_check,
         route_to=None if row is None else row.queue,
         reason=None if row is not None else "type not in the catalog",
@@ -132,7 +142,13 @@ def list_parked(service: QueueServiceClient) -> list[Parked]:
     return found
 
 
-def reroute(service: QueueServiceClient, *, dry_run: bool = False, limit: int | None = None) -> list[Moved]:
+def reroute(
+    service: QueueServiceClient,
+    *,
+    dry_run: bool = False,
+    limit: int | None = None,
+    advance: Callable[[], None] = lambda: None,
+) -> list[Moved]:
     """Move every parked message whose type the catalog now knows to that type's queue; returns what moved.
 
     Byte for byte, with no expiry, sent before deleted. ``dry_run`` moves nothing and
@@ -154,6 +170,7 @@ def reroute(service: QueueServiceClient, *, dry_run: bool = False, limit: int | 
             )
             source.delete_message(message)
         moved.append(Moved(message.id, parked.event_id, parked.event_type, parked.route_to, dry_run=dry_run))
+        advance()
     return moved
 
 

@@ -6,6 +6,7 @@ import http.client
 import json
 import math
 import random
+import socket
 import threading
 import time
 from collections import Counter
@@ -16,12 +17,12 @@ from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from devtools.cli import output
-from devtools.cli.context import Context
-from devtools.cli.output import FAILED, console, emit_json, fail
+from devtools.cli.context import Context, Env
+from devtools.cli.output import FAILED, JsonFlag, console, emit, fail
 from devtools.cli.traffic import stream
+from shared.altinn.events_api import check_resource
 
 
 class SourceEnv(StrEnum):
@@ -174,6 +175,23 @@ def run(url: str, plan: Plan, advance: Callable[[], None] = lambda: None) -> tup
     return result, time.perf_counter() - started
 
 
+def listening(url: str, timeout: float = 3.0) -> str | None:
+    """None when something accepts a connection at ``url``'s host and port; else why not, in words."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused"
+    except socket.gaierror:
+        return f"the host name {parts.hostname!r} is not known"
+    except TimeoutError:
+        return f"no answer within {timeout:.0f} s"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
 def send(
     ctx: typer.Context,
     url: Annotated[str, typer.Option(help="the webhook URL")] = "http://localhost:7071/api/events",
@@ -190,7 +208,7 @@ def send(
     source_env: Annotated[SourceEnv, typer.Option(help="shape of the events' source URLs")] = SourceEnv.TT02,
     resource: Annotated[str, typer.Option(help="the events' resource")] = "urn:altinn:resource:super-simple-service",
     seed: Annotated[int | None, typer.Option(help="repeatable traffic")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Send whole dialog lifecycles; print status counts and latency percentiles. Exit 1 if any request failed."""
     context: Context = ctx.obj
@@ -205,29 +223,36 @@ def send(
         fail(f"--url must be http(s), got {url!r}")
     if any(c.isspace() or not c.isprintable() for c in url):
         fail("--url must not hold spaces or control characters: percent-encode them")
-    with Progress(
-        TextColumn("sending"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=as_json,
-    ) as progress:
-        task = progress.add_task("send", total=total)
+    try:
+        check_resource(resource)
+    except ValueError as exc:
+        fail(f"--resource: {exc}")
+    why = listening(url)
+    if why is not None:
+        if to_sim:
+            hint = "start the Altinn simulator: make run ARGS=--altinn-sim (or give --sim-url)"
+        elif context.env is Env.LOCAL and urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1"):
+            hint = "start the app: make run (it listens on http://localhost:7071), or give --url"
+        else:
+            hint = "check --url: the app's host name and port"
+        fail(f"nothing is listening at {url} ({why}); no event was sent", hint=hint)
+    with output.progress("sending", total=total) as tracker:
         result, elapsed = run(
             url,
             Plan(total, duration, rate, concurrency, duplicates, shuffle, source_env.value, resource, seed),
-            lambda: progress.advance(task),
+            tracker.advance,
         )
     report = {"url": url, **summary(result, elapsed)}  # printed with the key redacted (code=***), as all output
-    if as_json:
-        emit_json(report)
-    else:
+
+    def draw(found: dict[str, Any]) -> None:
         table = output.table(show_header=False, box=None)
-        for name, value in report.items():
+        for name, value in found.items():
             shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
             table.add_row(f"[bold]{name}[/]", shown)
         console.print(table)
+
+    emit(report, draw, as_json=as_json)
+    if result.statuses and all(s.startswith("error:") for s in result.statuses):
+        fail(f"no request reached {url}: the connection failed for every one (has the app stopped?)")
     if not result.statuses or any(not s.startswith("2") for s in result.statuses):
         raise typer.Exit(FAILED)

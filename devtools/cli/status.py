@@ -1,9 +1,10 @@
-"""``dpctl status``: every catalog queue, its poison twin, the parked events, and the oldest message's age."""
+"""``dpctl status``: every catalog queue, its poison twin (and why its messages were poisoned), the parked events,
+and the oldest message's age."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from azure.core.exceptions import ResourceNotFoundError
@@ -11,8 +12,12 @@ from azure.storage.queue import QueueServiceClient
 
 from devtools.cli import output
 from devtools.cli.context import Context
-from devtools.cli.output import ATTENTION, console, emit_json
+from devtools.cli.output import ATTENTION, JsonFlag, console, emit
+from devtools.cli.poison import reason_counts, recorded_reasons, short
 from shared.events import catalog
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableServiceClient
 
 
 def _depth(service: QueueServiceClient, name: str) -> tuple[int | None, float | None]:
@@ -28,11 +33,13 @@ def _depth(service: QueueServiceClient, name: str) -> tuple[int | None, float | 
     return count, (datetime.now(UTC) - oldest.inserted_on).total_seconds()
 
 
-def collect(service: QueueServiceClient) -> list[dict[str, Any]]:
+def collect(service: QueueServiceClient, tables: TableServiceClient | None = None) -> list[dict[str, Any]]:
     rows = []
     for queue in [row.queue for row in catalog.CATALOG] + [catalog.UNROUTED_QUEUE]:
         depth, age = _depth(service, queue)
-        poison, poison_age = _depth(service, catalog.poison_queue_for(queue))
+        poison_queue = catalog.poison_queue_for(queue)
+        poison, poison_age = _depth(service, poison_queue)
+        reasons = reason_counts(recorded_reasons(tables, poison_queue), poison) if poison and tables is not None else {}
         rows.append(
             {
                 "queue": queue,
@@ -40,6 +47,7 @@ def collect(service: QueueServiceClient) -> list[dict[str, Any]]:
                 "oldestAgeSeconds": age,
                 "poison": poison,
                 "oldestPoisonAgeSeconds": poison_age,
+                "poisonReasons": reasons,
                 "parked": queue == catalog.UNROUTED_QUEUE,
             }
         )
@@ -56,23 +64,27 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
-def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Queue depths; exit 3 when anything is poisoned or parked (unrouted), so a script can gate on it."""
+def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Queue depths and why messages were poisoned; exit 3 when anything is poisoned or parked (unrouted)."""
     context: Context = ctx.obj
-    rows = collect(context.storage.queues)
+    rows = collect(context.storage.queues, context.storage.tables)
     poisoned = sum(r["poison"] or 0 for r in rows)
     parked = sum(r["depth"] or 0 for r in rows if r["parked"])
-    if as_json:
-        emit_json({"queues": rows, "poisoned": poisoned, "parked": parked})
-    else:
-        table = output.table("queue", "depth", "oldest", "poison", "oldest poison")
-        for r in rows:
+
+    def draw(result: dict[str, Any]) -> None:
+        table = output.table("queue", "depth", "oldest", "poison", "oldest poison", "why poisoned")
+        for r in result["queues"]:
             depth = "-" if r["depth"] is None else str(r["depth"])
             if r["parked"] and r["depth"]:
                 depth = f"[yellow]{depth} parked[/]"
             poison = "-" if r["poison"] is None else (f"[red]{r['poison']}[/]" if r["poison"] else "0")
-            table.add_row(r["queue"], depth, _age(r["oldestAgeSeconds"]), poison, _age(r["oldestPoisonAgeSeconds"]))
+            why = "\n".join(f"{n} x {short(reason, 80)}" for reason, n in list(r["poisonReasons"].items())[:2])
+            table.add_row(
+                r["queue"], depth, _age(r["oldestAgeSeconds"]), poison, _age(r["oldestPoisonAgeSeconds"]), why
+            )
         console.print(table)
         console.print(f"poisoned: {poisoned}, parked: {parked} ('-': the queue does not exist yet)")
+
+    emit({"queues": rows, "poisoned": poisoned, "parked": parked}, draw, as_json=as_json)
     if poisoned or parked:
         raise typer.Exit(ATTENTION)

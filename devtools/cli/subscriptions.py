@@ -2,11 +2,15 @@
 
 ``create`` enforces the API's rules before sending (sources in the project's notes on the Altinn
 APIs, section 1), so that a mistake is reported here, precisely, rather than as a bare 400 or, worse,
-as a subscription that silently matches nothing:
+as a subscription that silently matches nothing. Every rule that needs no token is checked before any
+call (Maskinporten, Altinn, Azure Resource Manager): a broken rule is reported even when the network is
+down; only the rule on the token's scopes is checked once the token is there.
 
 - https endpoint (EV ``SubscriptionController``/``GenericSubscriptionService``; the certificate must be
   publicly trusted, DOCS setup-subscription);
-- ``resourceFilter`` required and a URN (same EV files);
+- ``resourceFilter`` required and a URN (same EV files); here a resource's URN, ``urn:altinn:resource:<id>``,
+  since every event carries one (the events API refuses any other, ``EventsController.ValidateQueryParams``)
+  and a subscription to another URN would match nothing;
 - no ``sourceFilter``, no ``alternativeSubjectFilter`` for Dialogporten (same EV files: 400);
 - ``subjectFilter`` unless the token carries ``altinn:serviceowner``; ``includeSubunits`` needs it
   (DOCS setup-subscription; EV);
@@ -25,7 +29,8 @@ from rich.console import RenderableType
 
 from devtools.cli import output
 from devtools.cli.context import Context, Env
-from devtools.cli.output import TIMED_OUT, console, emit_json, fail, note
+from devtools.cli.output import TIMED_OUT, JsonFlag, console, emit, fail, note
+from shared.altinn.events_api import RESOURCE_PREFIX
 from shared.altinn.http import HttpClient, HttpResponse
 from shared.altinn.maskinporten import AuthError
 from shared.errors import OutboundError
@@ -48,24 +53,29 @@ CACHE_WARNING: Final = (
 
 def rule_errors(
     *,
-    endpoint: str,
+    endpoint: str | None,
     resource: str | None,
     subject: str | None,
     type_filter: str | None,
     include_subunits: bool,
-    scopes: frozenset[str],
+    scopes: frozenset[str] | None,
     allow_http_loopback: bool = False,
 ) -> list[str]:
-    """Every rule the request breaks (empty: it may be sent)."""
+    """Every rule the request breaks (empty: it may be sent).
+
+    ``endpoint`` None (built later from ``--app``, always https) and ``scopes`` None (no token yet) skip the
+    rules on them.
+    """
     errors = []
-    parts = urlsplit(endpoint)
-    loopback_ok = allow_http_loopback and parts.scheme == "http" and parts.hostname in LOOPBACK
-    if not parts.netloc or not (parts.scheme == "https" or loopback_ok):
-        errors.append(f"endpoint must be an absolute https URL (Altinn refuses anything else), got {endpoint!r}")
+    if endpoint is not None:
+        parts = urlsplit(endpoint)
+        loopback_ok = allow_http_loopback and parts.scheme == "http" and parts.hostname in LOOPBACK
+        if not parts.netloc or not (parts.scheme == "https" or loopback_ok):
+            errors.append(f"endpoint must be an absolute https URL (Altinn refuses anything else), got {endpoint!r}")
     if not resource:
         errors.append("--resource is required (the resourceFilter, e.g. urn:altinn:resource:super-simple-service)")
-    elif not resource.startswith("urn:") or resource.count(":") < 2 or any(c.isspace() for c in resource):
-        errors.append(f"--resource must be a URN such as urn:altinn:resource:<id>, got {resource!r}")
+    elif not resource.startswith(RESOURCE_PREFIX) or resource == RESOURCE_PREFIX or any(c.isspace() for c in resource):
+        errors.append(f"--resource must be a URN {RESOURCE_PREFIX}<id> (a resource), got {resource[:120]!r}")
     if subject is not None and not subject.strip():
         errors.append("--subject must not be empty: Altinn accepts an empty subjectFilter and then matches nothing")
     if type_filter is not None and not type_filter.strip():
@@ -74,7 +84,7 @@ def rule_errors(
         errors.append(f"--type is one exact type (no wildcard, no list), got {type_filter!r}")
     elif type_filter is not None and type_filter.startswith("dialogporten.") and type_filter not in BY_TYPE:
         errors.append(f"--type {type_filter!r} is not a Dialogporten event type this app knows")
-    if subject is None and SERVICE_OWNER not in scopes:
+    if scopes is not None and subject is None and SERVICE_OWNER not in scopes:
         errors.append(
             f"--subject is required unless the token carries {SERVICE_OWNER} "
             "(e.g. urn:altinn:organization:identifier-no:<orgnr>)"
@@ -156,12 +166,23 @@ def create(
     ] = None,
     type_filter: Annotated[str | None, typer.Option("--type", help="typeFilter: one exact event type")] = None,
     include_subunits: Annotated[bool, typer.Option(help="includeSubunits (needs --subject)")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create a subscription; Altinn then pings the endpoint to validate it (see `wait`)."""
     context: Context = ctx.obj
     if (endpoint is None) == (app_name is None):
         fail("give exactly one of --endpoint URL or --app NAME")
+    rules: dict[str, Any] = {
+        "resource": resource,
+        "subject": subject,
+        "type_filter": type_filter,
+        "include_subunits": include_subunits,
+        "allow_http_loopback": context.env is Env.LOCAL,
+    }
+    # Every rule that needs no token, before any call: a mistake is named even with the network down.
+    broken = rule_errors(endpoint=endpoint, scopes=None, **rules)
+    if broken:
+        fail("the subscription would be refused or match nothing:\n  - " + "\n  - ".join(broken))
     if app_name is not None:
         from devtools.cli.azure import webhook_url
 
@@ -174,17 +195,9 @@ def create(
         scopes = context.altinn().maskinporten.token().scopes
     except AuthError as exc:
         fail(str(exc))
-    errors = rule_errors(
-        endpoint=endpoint,
-        resource=resource,
-        subject=subject,
-        type_filter=type_filter,
-        include_subunits=include_subunits,
-        scopes=scopes,
-        allow_http_loopback=context.env is Env.LOCAL,
-    )
-    if errors:
-        fail("the subscription would be refused or match nothing:\n  - " + "\n  - ".join(errors))
+    broken = rule_errors(endpoint=endpoint, scopes=scopes, **rules)
+    if broken:
+        fail("the subscription would be refused or match nothing:\n  - " + "\n  - ".join(broken))
     body: dict[str, Any] = {"endPoint": endpoint, "resourceFilter": resource}
     if subject is not None:
         body["subjectFilter"] = subject
@@ -193,39 +206,34 @@ def create(
     if include_subunits:
         body["includeSubunits"] = True
     created = _ok(_call(context, "POST", PATH, body), "create", (201,))
-    if as_json:
-        emit_json(created)
-    else:
-        console.print(_table([created]))
-        console.print(f"Next: dpctl --env {context.env.value} subscriptions wait {created['id']}")
+
+    def draw(found: dict[str, Any]) -> None:
+        console.print(_table([found]))
+        console.print(f"Next: dpctl --env {context.env.value} subscriptions wait {found['id']}")
+
+    emit(created, draw, as_json=as_json)
     note(CACHE_WARNING)
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Your subscriptions (validated or not)."""
     found = _ok(_call(ctx.obj, "GET", PATH), "list")
-    if as_json:
-        emit_json(found)
-    else:
-        console.print(_table(found.get("subscriptions", [])))
+    emit(found, lambda data: console.print(_table(data.get("subscriptions", []))), as_json=as_json)
 
 
 @app.command()
-def show(ctx: typer.Context, subscription: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def show(ctx: typer.Context, subscription: int, as_json: JsonFlag = False) -> None:
     """One subscription."""
     found = _ok(_call(ctx.obj, "GET", f"{PATH}/{subscription}"), f"subscription {subscription}")
-    if as_json:
-        emit_json(found)
-    else:
-        console.print(_table([found]))
+    emit(found, lambda data: console.print(_table([data])), as_json=as_json)
 
 
 @app.command()
 def delete(ctx: typer.Context, subscription: int) -> None:
     """Delete a subscription (Altinn may deliver to it for up to an hour more)."""
     _ok(_call(ctx.obj, "DELETE", f"{PATH}/{subscription}"), f"delete {subscription}")
-    console.print(f"deleted subscription {subscription}")
+    emit({"id": subscription, "deleted": True}, lambda _: console.print(f"deleted subscription {subscription}"))
     note(CACHE_WARNING)
 
 
@@ -242,8 +250,11 @@ def wait(
         while True:
             found = _ok(_call(ctx.obj, "GET", f"{PATH}/{subscription}"), f"subscription {subscription}")
             if found.get("validated"):
-                console.print(
-                    f"subscription {subscription} is validated; events for it flow to {found.get('endPoint', '')}"
+                emit(
+                    found,
+                    lambda data: console.print(
+                        f"subscription {subscription} is validated; events for it flow to {data.get('endPoint', '')}"
+                    ),
                 )
                 return
             if time.monotonic() >= deadline:

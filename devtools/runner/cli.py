@@ -79,6 +79,12 @@ def parser() -> argparse.ArgumentParser:
         help="on SIGINT/SIGTERM, how long to wait for invocations in flight (default 30)",
     )
     dev.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS", help="address to listen on (default 127.0.0.1)")
+    dev.add_argument(
+        "--compact",
+        action="store_true",
+        help="make run's console: a short start (one line per timer, no function list) and one line per message "
+        "(the app's own); `Executing`/`Executed` only with --verbose",
+    )
     return p
 
 
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             functions=args.functions,
             message_lease=args.message_lease,
             script_root=root,
+            compact=args.compact and not args.verbose,
         )
         port = runner.start()
     except (ConfigError, ConnectionSettingError, ValueError) as exc:
@@ -135,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
 
-    print(f"\n{runner.banner()}", flush=True)
-    log.info("Host started (%dms)", (time.perf_counter() - started) * 1000)
-    log.info("Now listening on: http://localhost:%d", port)
+    if not runner.compact:
+        print(f"\n{runner.banner()}", flush=True)
+    level = logging.DEBUG if runner.compact else logging.INFO  # make run prints the URL in its own block
+    log.log(level, "Host started (%dms)", (time.perf_counter() - started) * 1000)
+    log.log(level, "Now listening on: http://localhost:%d", port)
 
     stop = threading.Event()
 

@@ -82,8 +82,10 @@ def thread_count() -> int:
 
 
 class Invoker:
-    def __init__(self, function_directory: str, threads: int | None = None) -> None:
+    def __init__(self, function_directory: str, threads: int | None = None, *, compact: bool = False) -> None:
         self.function_directory = function_directory
+        #: make run's console: "Executing"/"Executed" lines only at DEBUG (a failure is still an ERROR).
+        self.level = logging.DEBUG if compact else logging.INFO
         self._pool = ThreadPoolExecutor(max_workers=threads or thread_count(), thread_name_prefix="invocation")
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="asyncio-worker", daemon=True)
@@ -101,9 +103,9 @@ class Invoker:
         if self.closed:
             raise InvokerClosed(name)
         invocation_id = str(uuid.uuid4())
-        log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", name, reason, invocation_id)
+        log.log(self.level, "Executing 'Functions.%s' (Reason='%s', Id=%s)", name, reason, invocation_id)
         if details:
-            log.info("%s", details)
+            log.log(self.level, "%s", details)
         started = time.perf_counter()
         context = Context(invocation_id, name, self.function_directory)
         kwargs = call_arguments(fn, arg_name, value, context)
@@ -125,7 +127,7 @@ class Invoker:
             )
             return Outcome(False, error=exc)
         duration = (time.perf_counter() - started) * 1000
-        log.info("Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)", name, invocation_id, duration)
+        log.log(self.level, "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)", name, invocation_id, duration)
         return Outcome(True, value=result)
 
     def shutdown(self) -> None:

@@ -68,6 +68,7 @@ class Runner:
         message_lease: float = DEFAULT_MESSAGE_LEASE,
         script_root: Path | None = None,
         threads: int | None = None,
+        compact: bool = False,
     ) -> None:
         self.config = host_config or HostConfig()
         self.env = env if env is not None else os.environ
@@ -75,7 +76,8 @@ class Runner:
         self.message_lease = message_lease
         self.stopping = threading.Event()
         root = str((script_root or Path.cwd()).resolve())
-        self.invoker = Invoker(root, threads)
+        self.compact = compact
+        self.invoker = Invoker(root, threads, compact=compact)
         self.router = HttpRouter(self.functions.http, self.config.route_prefix)
         self.admin = AdminApi(self.functions, self.invoker, self.stopping, self.env)
         self._bind, self._port = bind, port
@@ -120,12 +122,15 @@ class Runner:
                 lease_seconds=self.message_lease,
                 stopping=self.stopping,
             )
+        # Said before anything is served, so that whatever waits for the port prints after these lines.
+        self._log_startup()
+        for timer in self.timers.values():
+            timer.announce(self.compact)
         # Always listening, like the host: the admin endpoints serve an app without HTTP functions too.
         self.http = HttpHost(self.router, self.invoker, self._bind, self._port, self.admin)
         self.http.start()
         for listener in self.listeners.values():
             listener.start()
-        self._log_startup()
         for timer in self.timers.values():
             timer.start()
         return self.port
@@ -146,15 +151,29 @@ class Runner:
                 lines += [f"\t{s.name}: {s.reason}", ""]
         return "\n".join(lines)
 
+    def summary(self) -> str:
+        """The function list in one line (``compact``: the whole list is the ``--verbose`` banner)."""
+        f = self.functions
+        return (
+            f"Functions: {len(f.http)} HTTP, {len(f.queue)} queue, {len(f.timer)} timer"
+            + (f", {len(f.skipped)} not run by this runner" if f.skipped else "")
+            + " (--verbose lists them, with every invocation)"
+        )
+
     def _log_startup(self) -> None:
+        level = logging.DEBUG if self.compact else logging.INFO
         if any(fn.auth_level != "anonymous" for fn in self.functions.http):
-            log.info("Function keys are not checked locally (as with `func start`): authLevel is not enforced.")
+            log.log(level, "Function keys are not checked locally (as with `func start`): authLevel is not enforced.")
         if self.config.function_timeout is not None:
-            log.info("functionTimeout (%ss) is not enforced by the local runner.", self.config.function_timeout)
+            log.log(level, "functionTimeout (%ss) is not enforced by the local runner.", self.config.function_timeout)
         if self.listeners:
-            log.info("Queue options: %s", describe(self.config.queues, self.message_lease))
+            log.log(level, "Queue options: %s", describe(self.config.queues, self.message_lease))
         if any(fn.use_monitor for fn in self.functions.timer):
-            log.info("Timer useMonitor is not persisted locally: a schedule missed while stopped is not caught up.")
+            log.log(
+                level, "Timer useMonitor is not persisted locally: a schedule missed while stopped is not caught up."
+            )
+        if self.compact:
+            log.info("%s", self.summary())
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop polling and accepting requests; wait up to ``timeout`` s for invocations in flight.

@@ -60,19 +60,26 @@ class TimerListener:
         self.fired = 0
         self._thread = threading.Thread(target=self._run, name=f"timer-{function.name}", daemon=True)
 
-    def start(self) -> None:
+    def announce(self, compact: bool = False) -> None:
+        """Log the schedule: the host's five next occurrences, or (``compact``) one line with the next one."""
         fn = self.function
-        upcoming: list[str] = []
+        upcoming: list[datetime] = []
         at = self.clock()
-        for _ in range(5):
+        for _ in range(1 if compact else 5):
             at = fn.schedule.next_after(at)
-            upcoming.append(at.strftime("%m/%d/%Y %H:%M:%SZ"))
+            upcoming.append(at)
+        if compact:
+            nxt = upcoming[0].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            log.info("Timer %s (%s): next at %s", fn.name, _describe(fn.schedule), nxt)
+            return
         log.info(
             "The next 5 occurrences of the 'Functions.%s' schedule (%s) will be:\n%s",
             fn.name,
             _describe(fn.schedule),
-            "\n".join(upcoming),
+            "\n".join(moment.strftime("%m/%d/%Y %H:%M:%SZ") for moment in upcoming),
         )
+
+    def start(self) -> None:
         self._thread.start()
 
     def join(self, timeout: float) -> bool:

@@ -8,7 +8,9 @@
 * ``sweep_poison`` (hourly): replace the copies the Functions host moved to a
   ``-poison`` queue itself (a timeout or a crash on the last attempt; they
   expire after 7 days) by never-expiring copies of the same bytes
-  (:mod:`shared.processing.sweep`).
+  (:mod:`shared.processing.sweep`), and record why beside each
+  (:data:`shared.stores.poison.HOST_MOVED`); then delete the recorded reasons
+  whose message is no longer on its queue (older than a day).
 """
 
 from __future__ import annotations
@@ -45,22 +47,41 @@ def purge() -> int:
 def sweep() -> int:
     """Renew every host-moved poison copy; returns how many were renewed."""
     from shared.processing.sweep import describe, sweep_poison_queues  # on first use: indexing needs no queue SDK
+    from shared.stores.poison import HOST_MOVED, PoisonReasonStore
 
+    clients = storage.current()
     queues = [row.poison_queue for row in CATALOG]
-    result = sweep_poison_queues(storage.current().queues, queues, max_seconds=MAX_SECONDS)
-    for queue, raw in result.renewed:
+    result = sweep_poison_queues(clients.queues, queues, max_seconds=MAX_SECONDS)
+    reasons = PoisonReasonStore(clients.tables)
+    for queue, message_id, raw in result.renewed:
+        ids = describe(raw)
+        extra: dict[str, str] = {}
+        try:
+            reasons.record(queue, message_id, HOST_MOVED, event_id=ids["event_id"], event_type=ids["event_type"])
+        except Exception as exc:  # best effort: the copy is safe and never expires either way
+            extra["warning"] = f"the reason could not be recorded beside the message: {exc!r}"
         # The app could not log these itself (the last attempt never returned): this is their poisoned line.
         logs.log_event(
             logs.PROCESS,
             logs.Outcome.POISONED,
             logging.ERROR,
-            **describe(raw),
+            **ids,
             poison_queue=queue,
-            reason="moved by the host (a timeout or crash on the last attempt); now kept with no expiry",
+            message_id=message_id,
+            reason=f"{HOST_MOVED}; now kept with no expiry",
+            **extra,
         )
+    forgotten = 0
+    for queue, present in result.present.items():
+        try:
+            forgotten += reasons.forget_missing(queue, present)
+        except Exception:  # the next run tries again; a stale row is harmless, no message shows it
+            logging.getLogger(logs.LOGGER_NAME).warning(
+                "could not clean the poison reasons of %s", queue, exc_info=True
+            )
     logs.log_event(
         HOUSEKEEPING, logs.Outcome.SWEPT, logging.INFO, renewed=len(result.renewed), kept=result.kept,
-        complete=result.complete,
+        complete=result.complete, forgotten_reasons=forgotten,
     )  # fmt: skip
     return len(result.renewed)
 

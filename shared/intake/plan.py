@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from shared import logs
 from shared.errors import EventTooLarge, StorageUnavailable
@@ -195,8 +195,35 @@ def verdict(obj: Any, policy: Policy, prefix: str = "") -> tuple[list[FieldError
     if (ahead := too_far_ahead(obj, policy, prefix)) is not None:
         return [ahead], "dated in the future"
     if found := model_errors(obj, prefix):
+        if "data_base64" in obj and "data" not in obj:
+            return [*found, _binary_data_error(obj, prefix)], _binary_data_rule(obj)
         return found, "not processable as its type (see errors)"
     return [], None
+
+
+def _binary_data_rule(obj: Mapping[str, Any]) -> str:
+    """Why a catalog event whose data came as ``data_base64`` was refused, and what to do about it.
+
+    In binary mode the body is the data, and a Content-Type that is not JSON makes it ``data_base64``
+    (CloudEvents HTTP binding 3.1.1); ``curl -d`` and urllib send ``application/x-www-form-urlencoded``
+    unless told otherwise, and the typed model then finds no ``data``.
+    """
+    content_type = obj.get("datacontenttype")
+    shown = repr(clip(content_type, 80)) if isinstance(content_type, str) else "none"
+    return (
+        f"not processable as its type: its data arrived as data_base64, since the Content-Type ({shown}) is not "
+        "JSON; send the body with Content-Type: application/json (curl -d and urllib send "
+        "application/x-www-form-urlencoded unless told otherwise)"
+    )
+
+
+def _binary_data_error(obj: Mapping[str, Any], prefix: str) -> FieldError:
+    content_type = obj.get("datacontenttype")
+    return FieldError(
+        prefix + "datacontenttype",
+        "is not JSON, so the body became data_base64 and the model has no data: send Content-Type: application/json",
+        content_type if isinstance(content_type, str) else None,
+    )
 
 
 def validate_all(objects: list[Any], batch: bool, policy: Policy | None = None) -> list[CloudEvent]:
@@ -411,6 +438,20 @@ def _peek(body: bytes) -> dict[str, Any]:
     return _peek_object(obj)
 
 
+def _peek_request(request: WebhookRequest) -> dict[str, Any]:
+    """Best-effort ids of a refused request: from the ``ce-`` headers in binary mode, else from the body."""
+    headers = request.headers
+    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if "ce-specversion" not in headers or media_type in (STRUCTURED, BATCH):
+        return _peek(request.body)
+    ids = {
+        "event_id": headers.get("ce-id"),
+        "event_type": headers.get("ce-type"),
+        "dialog_id": headers.get("ce-resourceinstance"),
+    }
+    return {name: clip(unquote(value, errors="replace")) for name, value in ids.items() if value is not None}
+
+
 def options(request: WebhookRequest) -> WebhookResponse:
     """CloudEvents webhook abuse protection (HTTP 1.1 Web Hooks for Event Delivery, section 4)."""
     headers = {"Allow": ALLOW}
@@ -436,7 +477,7 @@ def handle(request: WebhookRequest, sink: EventSink, policy: Policy) -> WebhookR
         logs.log_event(
             logs.INGEST, logs.Outcome.REJECTED, logging.WARNING, status=problem.status, reason=problem.detail,
             errors=[e.as_dict() for e in problem.errors[:20]],
-            **_peek(request.body),
+            **_peek_request(request),
         )  # fmt: skip
         return problem_response(problem, request.url)
     failure = _answer_for(outcomes)

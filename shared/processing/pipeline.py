@@ -40,7 +40,10 @@ each (``dialogporten.process {"outcome":...}``, :class:`~shared.logs.Outcome`):
   model, a claim check that is gone or not one the app wrote, a handler's
   :class:`~shared.errors.CannotSucceed`), or this was the last attempt
   (``dequeue_count >= maxDequeueCount``): the untouched body is written to
-  ``<queue>-poison`` with no expiry and the message completes. The app owns the
+  ``<queue>-poison`` with no expiry and the message completes; then the reason is
+  recorded beside it (:mod:`shared.stores.poison`, best effort: a reason that
+  cannot be written is a ``warning`` on the ``poisoned`` line, never a lost or
+  unpoisoned message). The app owns the
   last attempt so that the host's own poison move, whose copy expires after
   7 days, is only left for a timeout or a crash (swept by
   :mod:`shared.functions.housekeeping`).
@@ -98,16 +101,46 @@ def _fetch_blob(clients: StorageClients) -> Any:
     return fetch
 
 
-def _to_poison(clients: StorageClients, queue: str, body: str | bytes) -> None:
-    """Write the untouched body to ``<queue>-poison`` (base64, as the host itself would)."""
+def _to_poison(clients: StorageClients, queue: str, body: str | bytes) -> str | None:
+    """Write the untouched body to ``<queue>-poison`` (base64, as the host itself would); the new message's id."""
     poison = poison_queue_for(queue)
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError:
-            send_creating_queue(queue_client(clients.queues, poison, binary=True), body, time_to_live=NEVER_EXPIRE)
-            return
-    send_creating_queue(clients.queue(poison), body, time_to_live=NEVER_EXPIRE)
+            sent = send_creating_queue(
+                queue_client(clients.queues, poison, binary=True), body, time_to_live=NEVER_EXPIRE
+            )
+            return _id_of(sent)
+    return _id_of(send_creating_queue(clients.queue(poison), body, time_to_live=NEVER_EXPIRE))
+
+
+def _id_of(sent: Any) -> str | None:
+    message_id = getattr(sent, "id", None)
+    return message_id if isinstance(message_id, str) else None
+
+
+def _record_reason(
+    clients: StorageClients, queue: str, message_id: str | None, reason: str, fields: dict[str, Any]
+) -> str:
+    """Record why, beside the poisoned message; "" when done, else what went wrong (the message is safe anyway)."""
+    from shared.stores.poison import PoisonReasonStore
+
+    if message_id is None:
+        return "the reason could not be recorded beside the message: the queue returned no message id"
+
+    event_id, event_type = fields.get("event_id"), fields.get("event_type")
+    try:
+        PoisonReasonStore(clients.tables).record(
+            poison_queue_for(queue),
+            message_id,
+            reason,
+            event_id=event_id if isinstance(event_id, str) else None,
+            event_type=event_type if isinstance(event_type, str) else None,
+        )
+    except Exception as exc:  # best effort: never fail or undo the poisoning for it
+        return f"the reason could not be recorded beside the message: {exc!r}"
+    return ""
 
 
 def _typed(queue: str, obj: dict[str, Any]) -> DialogportenEvent:
@@ -153,12 +186,14 @@ def process_message(
         if last and not isinstance(exc, PermanentError):
             reason += f"; attempt {dequeue_count} of {qs.max_dequeue_count}, the last"
         try:
-            _to_poison(clients, queue, body)
+            poisoned_id = _to_poison(clients, queue, body)
         except Exception as poison_exc:
             # The poison queue is unreachable too: raise, so the host retries or moves the message itself.
             log(RETRY, logging.ERROR, reason=f"{reason}; could not write to the poison queue: {poison_exc!r}")
             raise exc from poison_exc
-        log(POISONED, logging.ERROR, reason=reason, poison_queue=poison_queue_for(queue))
+        unrecorded = _record_reason(clients, queue, poisoned_id, reason, fields)
+        extra = {"warning": unrecorded} if unrecorded else {}
+        log(POISONED, logging.ERROR, reason=reason, poison_queue=poison_queue_for(queue), **extra)
         return POISONED
 
 

@@ -7,14 +7,16 @@ worker), and its copy gets the queue's default time to live, 7 days; the
 Python host offers no setting to change that. :func:`sweep_poison_queues`
 re-sends each such copy, byte for byte, with no expiry and deletes the
 original: send before delete, so a crash in between leaves two copies (a
-replay deduplicates) and never none.
+replay deduplicates) and never none. It also returns the id of every message
+each queue holds after a complete pass, so that the reasons recorded for
+messages no longer there can be deleted (:mod:`shared.stores.poison`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -47,10 +49,12 @@ def describe(raw: str) -> dict[str, str | None]:
 class SweepResult:
     kept: int
     """Copies that already never expire."""
-    renewed: list[tuple[str, str]]
-    """(queue, raw body) of each expiring copy replaced by a never-expiring one."""
+    renewed: list[tuple[str, str, str]]
+    """(queue, id of the new copy, raw body) of each expiring copy replaced by a never-expiring one."""
     complete: bool
     """False when the time budget ran out: the next run takes the rest."""
+    present: dict[str, set[str]] = field(default_factory=dict)
+    """The ids of the messages of each queue the pass went all the way through (none for an absent queue)."""
 
 
 def sweep_poison_queues(
@@ -58,13 +62,16 @@ def sweep_poison_queues(
 ) -> SweepResult:
     """Replace every expiring message of ``queues`` by a never-expiring copy of its exact body."""
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
-    renewed: list[tuple[str, str]] = []
+    renewed: list[tuple[str, str, str]] = []
+    present: dict[str, set[str]] = {}
     kept = 0
     for name in queues:
         # No encode or decode policy: the body is moved exactly as stored (base64 and all).
         client = service.get_queue_client(name)
         held: list[QueueMessage] = []
         ours: set[str] = set()
+        seen: set[str] = set()
+        through = False
         try:
             # Each received message stays invisible for the lease, so the listing ends; the
             # ones kept are handed back at the end of the queue, not during it.
@@ -74,16 +81,23 @@ def sweep_poison_queues(
                     break
                 if not expires(message):
                     held.append(message)
+                    seen.add(message.id)
                     kept += 0 if message.id in ours else 1
                     continue
-                ours.add(client.send_message(message.content, time_to_live=NEVER_EXPIRE).id)
+                copy = client.send_message(message.content, time_to_live=NEVER_EXPIRE).id
+                ours.add(copy)
+                seen.add(copy)
                 client.delete_message(message)
-                renewed.append((name, message.content))
+                renewed.append((name, copy, message.content))
+            else:
+                through = True
         except ResourceNotFoundError:
             continue  # never created: nothing was ever poisoned there
         finally:
             for message in held:
                 client.update_message(message, visibility_timeout=0)
+        if through:
+            present[name] = seen
         if deadline is not None and time.monotonic() > deadline:
-            return SweepResult(kept, renewed, complete=False)
-    return SweepResult(kept, renewed, complete=True)
+            return SweepResult(kept, renewed, complete=False, present=present)
+    return SweepResult(kept, renewed, complete=True, present=present)

@@ -5,7 +5,8 @@
 - :mod:`~shared.stores.sink`: an event made durable on its queue (base64, no expiry, claim check);
 - :mod:`~shared.stores.idempotency`: claims for handlers with outside effects;
 - :mod:`~shared.stores.dialogs`: the dialog state, one row per event;
-- :mod:`~shared.stores.cursors`: where catch-up resumes.
+- :mod:`~shared.stores.cursors`: where catch-up resumes;
+- :mod:`~shared.stores.poison`: why each poisoned message was poisoned.
 
 A store may import :mod:`shared.events`, never :mod:`shared.altinn`.
 """

@@ -184,19 +184,19 @@ def table_client(tables: TableServiceClient, name: str) -> TableClient:
 NEVER_EXPIRE: Final = -1
 
 
-def send_creating_queue(client: QueueClient, body: Any, **kwargs: Any) -> None:
-    """``send_message``, creating the queue first if it is missing.
+def send_creating_queue(client: QueueClient, body: Any, **kwargs: Any) -> Any:
+    """``send_message``, creating the queue first if it is missing; the sent message (its ``id``).
 
     Bicep creates every queue in Azure; locally (Azurite) the first message creates it.
     """
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
     try:
-        client.send_message(body, **kwargs)
+        return client.send_message(body, **kwargs)
     except ResourceNotFoundError:
         with contextlib.suppress(ResourceExistsError):
             client.create_queue()
-        client.send_message(body, **kwargs)
+        return client.send_message(body, **kwargs)
 
 
 class StorageClients:

@@ -202,17 +202,19 @@ def test_catalog_json_is_generated_from_the_catalog() -> None:
     on_disk = json.loads((INFRA / "catalog.json").read_text(encoding="utf-8"))
     assert on_disk["queues"] == catalog.all_queues()
     assert on_disk["containers"]["claimCheck"] == messages.CLAIM_CHECK_CONTAINER
-    assert set(on_disk["tables"]) == {"idempotency", "dialogs", "catchup"}
+    assert set(on_disk["tables"]) == {"idempotency", "dialogs", "catchup", "poisonreasons"}
     assert (INFRA / "catalog.json").read_text(encoding="utf-8") == export_catalog.render(), (
         "infra/catalog.json is stale: run `python -m devtools.export_catalog`"
     )
 
 
 def test_catalog_json_tables_are_the_tables_the_handlers_use() -> None:
-    from shared.stores import cursors, dialogs, idempotency
+    from shared.stores import cursors, dialogs, idempotency, poison
 
     tables = json.loads((INFRA / "catalog.json").read_text(encoding="utf-8"))["tables"]
-    assert sorted(tables) == sorted([idempotency.IDEMPOTENCY_TABLE, dialogs.DIALOGS_TABLE, cursors.CATCHUP_TABLE])
+    assert sorted(tables) == sorted(
+        [idempotency.IDEMPOTENCY_TABLE, dialogs.DIALOGS_TABLE, cursors.CATCHUP_TABLE, poison.POISON_TABLE]
+    )
 
 
 def test_catalog_json_lists_every_type_with_its_poison_queue_and_the_unrouted_queue() -> None:

@@ -85,7 +85,7 @@ def test_expected_comes_from_the_checkout(expected: Expected) -> None:
     assert {row.function_name for row in catalog.CATALOG} <= expected.functions
     assert expected.trigger_queues == {row.queue for row in catalog.CATALOG}  # the parking queue has none
     assert set(catalog.all_queues()) == expected.queues
-    assert {"idempotency", "dialogs", "catchup"} == expected.tables
+    assert {"idempotency", "dialogs", "catchup", "poisonreasons"} == expected.tables
 
 
 def test_a_healthy_deployment_passes(fake: FakeAzure, expected: Expected) -> None:

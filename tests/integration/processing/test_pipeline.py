@@ -538,3 +538,36 @@ def test_a_forged_far_future_update_does_not_pin_party_or_resource_and_the_confl
         forged["resourceinstance"],
     )
     assert logged["ignored"] == {"party": forged["subject"], "service_resource": "forged-service"}
+
+
+def test_the_reason_is_recorded_beside_the_poisoned_message_keyed_on_its_id(
+    env: StorageClients, process_logs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    from shared.stores.poison import PoisonReasonStore
+
+    queue = BY_TYPE["dialogporten.dialog.seen.v1"].queue
+    deliver(queue, "[1, 2, 3]")
+    [message] = list(env.queue(queue + "-poison").peek_messages())
+    [line] = process_logs()
+    recorded = PoisonReasonStore(env.tables).for_queue(queue + "-poison")
+    assert list(recorded) == [message.id]
+    assert recorded[message.id].reason == line["reason"]
+    assert "warning" not in line
+
+
+def test_a_reason_that_cannot_be_written_never_undoes_the_poisoning(
+    env: StorageClients, process_logs: Callable[[], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.stores.poison import PoisonReasonStore
+
+    def table_down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the table service is down")
+
+    monkeypatch.setattr(PoisonReasonStore, "record", table_down)
+    queue = BY_TYPE["dialogporten.dialog.seen.v1"].queue
+    deliver(queue, "[1, 2, 3]")  # returns normally: the host deletes the original
+    assert poison_bodies(env, queue) == ["[1, 2, 3]"]  # the message is safe, byte for byte
+    [line] = process_logs()
+    assert line["outcome"] == "poisoned"
+    assert "the reason could not be recorded" in line["warning"]
+    assert "the table service is down" in line["warning"]

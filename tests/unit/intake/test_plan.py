@@ -379,3 +379,26 @@ def test_one_refused_member_refuses_the_whole_batch() -> None:
     assert response.status == 403
     assert problem(response)["errors"][0]["field"] == "[1].resource"
     assert sink.count == 0
+
+
+def test_binary_mode_with_a_form_content_type_names_the_content_type_and_the_fix(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What ``curl -d`` and urllib send: the data becomes data_base64 and the model finds no ``data``."""
+    caplog.set_level("INFO", logger="dialogporten")
+    event = sample_event("dialogporten.dialog.activity.created.v1")  # its model needs data.activityId
+    headers = {f"ce-{k}": str(v) for k, v in event.items() if k != "data"}
+    response, sink = post(json.dumps(event["data"]), "application/x-www-form-urlencoded", headers=headers)
+    assert response.status == 400
+    found = problem(response)
+    assert "data_base64" in found["detail"]
+    assert "application/x-www-form-urlencoded" in found["detail"]
+    assert "Content-Type: application/json" in found["detail"]
+    fields = [e["field"] for e in found["errors"]]
+    assert "data" in fields  # the model's own complaint stays
+    assert "datacontenttype" in fields
+    assert sink.count == 0
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dialogporten.ingest ")]
+    logged = json.loads(line.partition(" ")[2])
+    assert (logged["outcome"], logged["event_id"], logged["event_type"]) == ("rejected", event["id"], event["type"])
+    assert logged["dialog_id"] == event["resourceinstance"]

@@ -103,7 +103,7 @@ def test_catch_up_queues_every_event_as_the_webhook_would_and_prints_the_cursor(
     assert ran.code == 0, ran.err
     result = ran.json()
     assert (result["read"], result["accepted"], result["parked"], result["rejected"]) == (5, 3, 1, 1)
-    assert result["rejectedEvents"][0]["id"] == invalid["id"]
+    assert result["rejectedEvents"][0]["eventId"] == invalid["id"]
     assert result["rejectedEvents"][0]["status"] == 400
     assert result["cursor"] == invalid["id"]
     # A page's sends run concurrently, as a batch's do: the queue holds every event, in no promised order.
@@ -123,7 +123,7 @@ def test_catch_up_queues_every_event_as_the_webhook_would_and_prints_the_cursor(
     by_time = dpctl(
         "catch-up", "--resource", RESOURCE, "--since", "2026-03-16T11:00:01.5Z", "--json", env=cli_env
     ).json()
-    assert by_time["before_since"] == 2  # 11:00:00 and 11:00:01; the rest are queued again (the handlers deduplicate)
+    assert by_time["beforeSince"] == 2  # 11:00:00 and 11:00:01; the rest are queued again (the handlers deduplicate)
     assert by_time["accepted"] == 2
 
 

@@ -24,7 +24,18 @@ from tests.sim_support import CLIENT_ID, KEY, KID, Receiver
 SECRET = "SECRET-FUNCTION-KEY-123"
 REDACTED = "code=***"
 RESOURCE = "urn:altinn:resource:super-simple-service"
-FORMATS = pytest.mark.parametrize("formats", [(), ("--json",)], ids=["table", "json"])
+FORMATS = pytest.mark.parametrize(
+    "formats",
+    [
+        (),
+        ("--json",),
+        ("-o", "jsonc"),
+        ("-o", "tsv", "--query", "subscriptions || [@]"),
+        ("-o", "yaml"),
+        ("--query", "url || endPoint || subscriptions[0].endPoint"),
+    ],
+    ids=["table", "json", "jsonc", "tsv", "yaml", "queried"],
+)
 
 
 def creds(sim: Simulator) -> dict[str, str]:

@@ -161,7 +161,7 @@ def test_the_command_line(service: QueueServiceClient, clients: StorageClients, 
     listed = dpctl("parked", "list", env=env)
     assert (listed.code, listed.out.splitlines()[-1]) == (0, "1 parked, 1 routable now")
     [row] = dpctl("parked", "list", "--json", env=env).json()
-    assert (row["event_type"], row["route_to"]) == ("dialogporten.dialog.seen.v1", "dialogporten-dialog-seen-v1")
+    assert (row["eventType"], row["routeTo"]) == ("dialogporten.dialog.seen.v1", "dialogporten-dialog-seen-v1")
     dry = dpctl("parked", "reroute", "--dry-run", env=env)
     assert (dry.code, dry.out.splitlines()[-1]) == (0, "would move 1 message(s)")
     assert len(parked.list_parked(service)) == 1

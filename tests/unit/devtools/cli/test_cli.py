@@ -211,3 +211,97 @@ def test_the_webhook_url_comes_from_arm_with_the_altinn_key_first() -> None:
     assert url == "https://func-x.azurewebsites.net/api/events?code=a-key"
     site = "https://arm/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/sites/func-x"
     assert calls == [("GET", site), ("POST", site + "/functions/webhook/listkeys")]
+
+
+# --- nothing that did nothing may look like success ---------------------------------------------------------
+
+
+def _closed_port() -> int:
+    from devtools.azurite import free_port
+
+    return free_port()  # nothing listens there
+
+
+@pytest.mark.parametrize(
+    ("since", "message"),
+    [
+        ("yesterday", "reads as a time"),
+        ("2h", "reads as a time"),
+        ("3 days ago", "reads as a time"),
+        ("11:43", "reads as a time"),
+        ("now", "reads as a time"),
+        ("", "neither a time nor a cursor"),
+        ("a b", "neither a time nor a cursor"),
+        ("2026-03-16 11:43", "is not an RFC 3339 time"),
+    ],
+)
+def test_catch_up_refuses_a_since_that_is_neither_a_time_nor_a_cursor_before_any_call(since: str, message: str) -> None:
+    sim = f"http://127.0.0.1:{_closed_port()}"
+    ran = dpctl(
+        "--sim-url", sim, "catch-up", "--resource", "urn:altinn:resource:super-simple-service", "--since", since,
+        env={"AzureWebJobsStorage": "UseDevelopmentStorage=true"},
+    )  # fmt: skip
+    assert ran.code == 1
+    assert message in ran.err
+    assert "resume with" not in ran.err + ran.out  # refused before any call: nothing to resume
+    assert "could not be reached" not in ran.err
+
+
+@pytest.mark.parametrize(
+    ("since", "noted"),
+    [("0", False), ("01a23b92-90f6-78f1-91b7-584a2265b1f5", False), ("A2FB8E3C-1F2B-4C8A-9A77-0D3E1F2A3B4C", False),
+     ("my-publishers-id-42", True), ("12345", True)],
+)  # fmt: skip
+def test_a_cursor_is_0_or_an_event_id_and_a_non_guid_id_is_taken_with_a_note(
+    since: str, noted: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert catchup.check_since(since) == (None, since)
+    assert ("is not a GUID" in capsys.readouterr().err) is noted
+
+
+def test_subscriptions_create_checks_the_rules_with_the_network_down() -> None:
+    sim = f"http://127.0.0.1:{_closed_port()}"  # Maskinporten (the simulator) cannot be reached
+    ran = dpctl(
+        "--sim-url", sim, "--client-id", "someone", "--kid", "k", "subscriptions", "create",
+        "--endpoint", "http://func-x.azurewebsites.net/api/events", "--resource", "super-simple-service",
+        "--type", "dialogporten.dialog.*",
+        env={"MASKINPORTEN_KEY": _pem()},
+    )  # fmt: skip
+    assert ran.code == 1
+    assert "would be refused or match nothing" in ran.err
+    assert "must be an absolute https URL" in ran.err
+    assert "--resource must be a URN urn:altinn:resource:<id>" in ran.err
+    assert "one exact type" in ran.err
+    assert "could not be reached" not in ran.err
+
+
+def _pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def test_a_resource_that_is_not_a_resource_urn_is_refused_by_every_command_before_any_call() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/api/events"
+    sent = dpctl("send", "--url", url, "--resource", "super-simple-service", "--count", "1")
+    assert sent.code == 1
+    assert "--resource: a resource is urn:altinn:resource:<id>" in sent.err
+    assert "nothing is listening" not in sent.err  # refused before any call
+    assert errors(resource="urn:altinn:party:123") != []  # a URN, but not a resource's: would match nothing
+    caught = dpctl("catch-up", "--resource", "super-simple-service", "--since", "0")
+    assert caught.code == 1
+    assert "--resource: a resource is urn:altinn:resource:<id>" in caught.err
+
+
+def test_send_to_an_app_that_is_not_running_says_nothing_listens_there() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/api/events"
+    ran = dpctl("send", "--url", url, "--count", "5", "--key", "SECRET-KEY-1")
+    assert ran.code == 1
+    assert f"nothing is listening at {url}?code=*** (connection refused); no event was sent" in ran.err
+    assert "make run" in ran.err
+    assert "SECRET-KEY-1" not in ran.out + ran.err
+    assert ran.out == ""  # no report of a run that never happened

@@ -9,6 +9,8 @@ from devtools import docs
 from tests.cli_support import dpctl
 
 GLOBAL_WITH_VALUE = {"--env", "--account", "--sim-url", "--settings", "--client-id", "--kid", "--key-file", "--scope"}
+#: az's global options, taken anywhere on the line (the root's help lists them).
+ANYWHERE = {"--output", "-o", "--query"}
 
 
 def readme_commands() -> list[list[str]]:
@@ -44,6 +46,10 @@ def test_every_readme_command_and_option_exists() -> None:
         words = command
         while words and words[0] in GLOBAL_WITH_VALUE:
             words = words[2:]
+        anywhere = {w for w in words if w in ANYWHERE}
+        words = [w for i, w in enumerate(words) if w not in ANYWHERE and (i == 0 or words[i - 1] not in ANYWHERE)]
+        root = dpctl("--help").out
+        assert all(option in root for option in anywhere), anywhere
         path = [w for w in words if re.fullmatch(r"[a-z][a-z-]*", w)][:2]
         options = {w.split("=")[0] for w in words if w.startswith("--")}
         ran = dpctl(*path, "--help")
