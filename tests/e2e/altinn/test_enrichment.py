@@ -107,6 +107,16 @@ def lines_of(runner: Runner, event: dict[str, Any]) -> list[dict[str, Any]]:
     return [x for x in runner.process_lines() if x.get("event_id") == event["id"]]
 
 
+def finished(runner: Runner, event: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
+    """The event's lines once its last one is in (a handler records before processing logs the outcome)."""
+    return wait_for(  # type: ignore[no-any-return]
+        "the event's final line",
+        lambda: (lines := lines_of(runner, event)) and lines[-1]["outcome"] in {"handled", "duplicate"} and lines,
+        runner,
+        timeout=timeout,
+    )
+
+
 def poisoned(clients: StorageClients, event: dict[str, Any]) -> list[Any]:
     poison = clients.queue(poison_queue_for(BY_TYPE[event["type"]].queue))
     try:
@@ -126,12 +136,12 @@ def test_a_dialog_not_yet_visible_comes_typed_and_the_handler_waits_for_it_witho
     event = created_event(dialog["id"])
     assert post(runner, event) == 200
 
-    (seen,) = wait_for("the handler's record", lambda: recorded(workdir), runner, timeout=40)
+    lines = finished(runner, event, timeout=40)
+    (seen,) = recorded(workdir)
     assert seen == {
         "id": event["id"], "status": "Awaiting", "revision": dialog["revision"], "deleted": False, "dequeue_count": 1
     }  # fmt: skip
     assert datetime.now(UTC) >= visible
-    lines = lines_of(runner, event)
     (deferred,) = [x for x in lines if x["outcome"] == "deferred"]  # once: put back until visibleFrom itself
     assert deferred["reason"] == "not visible to end users yet"
     assert datetime.fromisoformat(deferred["until"]) >= visible
@@ -189,7 +199,13 @@ def test_a_maskinporten_429_is_retried_and_the_event_handled(
     runner = enriched()
     event = created_event(dialog["id"])
     assert post(runner, event) == 200
-    (seen,) = wait_for("the handler's record", lambda: recorded(workdir), runner, timeout=40)
+    wait_for(  # the handler records before processing logs: wait for the line
+        "the handled line",
+        lambda: [x for x in lines_of(runner, event) if x["outcome"] == "handled"],
+        runner,
+        timeout=40,
+    )
+    (seen,) = recorded(workdir)
     outcomes = [(x["outcome"], x["dequeue_count"]) for x in lines_of(runner, event)]
     assert outcomes == [("retry", 1), ("deferred", 2), ("handled", 1)]
     assert seen["dequeue_count"] == 1  # the put-back copy starts its count again
@@ -203,9 +219,9 @@ def test_retry_later_from_a_users_handler_keeps_the_attempts_and_is_not_blocked_
     runner = enriched(LATER, E2E_LATER_TIMES="6", E2E_EFFECTS=effects)  # more put-backs than maxDequeueCount (5)
     event = created_event(str(uuid.uuid4()))
     assert post(runner, event) == 200
-    (seen,) = wait_for("the handler's record", lambda: recorded(workdir), runner, timeout=60)
+    lines = finished(runner, event, timeout=60)
+    (seen,) = recorded(workdir)
     assert (seen["calls"], seen["dequeue_count"]) == (7, 1)
-    lines = lines_of(runner, event)
     assert [x["outcome"] for x in lines] == ["deferred"] * 6 + [lines[-1]["outcome"]]
     assert lines[-1]["outcome"] in {"handled", "duplicate"}
     assert all(x["dequeue_count"] == 1 for x in lines)  # never a spent attempt
