@@ -62,6 +62,25 @@ NO_DIALOG: Final = (
 SUBSCRIPTIONS: Final = "/events/api/v1/subscriptions"
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class Seen(HttpResponse):
+    """An answer whose repr shows no body: an assertion's message may show it, and a body may hold a token."""
+
+    def __repr__(self) -> str:
+        return f"<HTTP {self.status}, {len(self.body)} bytes>"
+
+
+class QuietHttp:
+    """The app's HTTP client, answering :class:`Seen`."""
+
+    def __init__(self) -> None:
+        self._client = HttpClient(pool_size=2)
+
+    def __call__(self, method: str, url: str, *, headers: dict[str, str], body: bytes | None, timeout: float) -> Seen:
+        answer = self._client(method, url, headers=headers, body=body, timeout=timeout)
+        return Seen(answer.status, answer.headers, answer.body)
+
+
 def sim_only(reason: str) -> pytest.MarkDecorator:
     """A behaviour that cannot be provoked on TT02 (or only by writing there): skipped there, with ``reason``."""
     return pytest.mark.sim_only(reason=reason)
@@ -78,7 +97,7 @@ class Target:
     resource: str
     dialog_id: str | None
     sim: Simulator | None = None
-    http: HttpClient = field(default_factory=lambda: HttpClient(pool_size=2))
+    http: QuietHttp = field(default_factory=QuietHttp, repr=False)
     _clients: dict[str, mp.MaskinportenClient] = field(default_factory=dict)
     _exchanges: dict[str, mp.AltinnExchange] = field(default_factory=dict)
 
@@ -212,7 +231,8 @@ def test_maskinporten_refuses_a_grant_used_before(target: Target) -> None:
     first = target.http("POST", target.environment.token_url, headers=headers, body=form, timeout=30)
     again = target.http("POST", target.environment.token_url, headers=headers, body=form, timeout=30)
     assert first.status == 200
-    assert (again.status, again.json()["error"]) == (400, "invalid_grant"), again.body[:300]
+    refusal = again.json() if again.status != 200 else {}  # a 200 body holds a token: never shown
+    assert (again.status, refusal.get("error")) == (400, "invalid_grant"), refusal
 
 
 @sim_only("Maskinporten documents no 429; only a gateway might answer one (FAULT-NOT-NOW)")
@@ -238,7 +258,9 @@ def test_the_exchange_answers_the_altinn_token_as_plain_text_with_the_maskinport
     claims = jwt.decode(text, options={"verify_signature": False})
     assert claims["urn:altinn:authenticatemethod"] == "maskinporten"
     assert str(claims["urn:altinn:authlevel"]) == "3"
-    assert claims["consumer"]["ID"].endswith(":" + claims["urn:altinn:orgNumber"])
+    consumer = claims["consumer"]
+    consumer = json.loads(consumer) if isinstance(consumer, str) else consumer  # a JSON claim, however serialised
+    assert consumer["ID"].endswith(":" + claims["urn:altinn:orgNumber"])
     assert EVENTS_SCOPE in claims["scope"].split()
     assert "aud" not in claims
     assert claims["exp"] > time.time()
@@ -350,14 +372,13 @@ def test_type_is_matched_with_sql_like(target: Target) -> None:
     if not target.stream:
         pytest.skip(f"{target.name}: {target.resource} has no events")
     token = target.altinn_token()
-    first = target.stream[0]["type"]
-    exact = target.events(token, resource=target.resource, after="0", size="1000", type=first).json()
-    assert exact
-    assert {e["type"] for e in exact} == {first}
-    prefix = first.rsplit(".", 2)[0] + ".%"
+    oldest = target.stream[0]
+    exact = target.events(token, resource=target.resource, after="0", size="1000", type=oldest["type"]).json()
+    assert {e["type"] for e in exact} == {oldest["type"]}
+    prefix = oldest["type"].rsplit(".", 2)[0] + ".%"
     like = target.events(token, resource=target.resource, after="0", size="1000", type=prefix).json()
-    assert {e["id"] for e in exact} <= {e["id"] for e in like}
     assert all(e["type"].startswith(prefix[:-1]) for e in like)
+    assert exact[0]["id"] == like[0]["id"] == oldest["id"]  # the oldest event matches both
 
 
 @sim_only("needs an event registered now: publishing to TT02 is a write")
