@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         "--sim-time-scale",
         type=float,
         default=1.0,
-        help="the simulator's retry delays times this (0.01: Altinn's 1.5 days in 22 minutes)",
+        help="the simulator's delays times this: retries and the events API's 30 s hold-back "
+        "(0.01: Altinn's 1.5 days in 22 minutes)",
     )
     args, runner_args = parser.parse_known_args(argv)
     if not args.storage_only and port_open(args.port):

@@ -49,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
         "--time-scale",
         type=float,
         default=1.0,
-        help="multiply Altinn's retry delays (0.001: the 1.5-day schedule in about 2 minutes)",
+        help="multiply Altinn's delays: the retry schedules and the events API's 30 s hold-back "
+        "(0.001: the 1.5-day schedule in about 2 minutes)",
     )
     p.add_argument("--delivery-timeout", type=float, default=DELIVERY_TIMEOUT, help="seconds per POST (Altinn: 45)")
     p.add_argument(

@@ -1,18 +1,27 @@
 """The simulator's fake Altinn Events push delivery: validation ping, one POST per event, retries, dead letters.
 
-Sources (the project's notes on the Altinn APIs, section 1):
+Rules:
 
-- DLV-PING: on create, Altinn POSTs ``{"id":<uuid>,"source":"https://platform.altinn.no/events/api/v1/
-  subscriptions/{id}","type":"platform.events.validatesubscription","specversion":"1.0"}``; any 2xx sets
-  ``validated=true`` (EV ``SubscriptionService.SendAndValidate``, ``IsSuccessStatusCode``).
-- DLV-PING-RETRY: the validation policy retries after 1, 5, 10, 30 s, 1 min and 2 min x3
-  (EV ``appsettings.json``, Wolverine validation policy).
-- DLV-POST: each event is a plain POST of the CloudEvent JSON with ``Content-Type: application/json``, no
-  signature and no auth header (EV ``Services/WebhookService.cs``).
-- DLV-TIMEOUT: 45 s per request (EV ``src/Events/appsettings.json``).
-- DLV-RETRY: up to 12 attempts, retrying after 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h,
-  12 h and 12 h, then a dead-letter queue (DOCS ``events/subscribe-to-events``; EV ``OutboundQueuePolicy``).
-- DLV-VALIDATED: events are pushed only to validated subscriptions (setup-subscription doc).
+- DLV-PING: on every create (an identical one too), Altinn POSTs a CloudEvent with only ``id`` (a new uuid),
+  ``source`` (``<events API>/subscriptions/{id}``), ``type`` ``platform.events.validatesubscription`` and
+  ``specversion``; any 2xx sets ``validated=true``.
+  Altinn/altinn-events src/Events/Services/SubscriptionService.cs (SubscriptionService.CreateValidateEvent)
+  Altinn/altinn-events src/Events/Services/SubscriptionService.cs (SubscriptionService.SendAndValidate)
+- DLV-PING-RETRY: a failed ping is retried after 1, 5 and 10 s, then 30 s, 1 min and 2 min three times.
+  Altinn/altinn-events src/Events/appsettings.json (ValidationQueuePolicy)
+- DLV-POST: each event is a plain POST of the CloudEvent's JSON, ``Content-Type: application/json;
+  charset=utf-8``, no signature and no auth header; success is any 2xx (``IsSuccessStatusCode``).
+  Altinn/altinn-events src/Events/Services/WebhookService.cs (WebhookService.Send)
+- DLV-TIMEOUT: 45 s per request.
+  Altinn/altinn-events src/Events/appsettings.json (RequestTimeout)
+- DLV-RETRY: 12 attempts: retries after 10 s, then 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h and
+  12 h; then the event is dead-lettered.
+  Altinn/altinn-events src/Events/appsettings.json (OutboundQueuePolicy)
+- DLV-VALIDATED: events are pushed only to validated subscriptions.
+  Altinn/altinn-events src/Events/Migration/FunctionsAndProcedures/getsubscriptions.sql (s.validated)
+- DLV-AUTHORIZED: and only to consumers the PDP permits the event (action ``subscribe``): the same decision as
+  the events API's (EV-LIMIT), so an event the caller may not poll is not pushed to it either.
+  Altinn/altinn-events src/Events/Services/OutboundService.cs (OutboundService.AuthorizeAndPush)
 
 ``time_scale`` multiplies every delay (0.001 turns the day and a half into about two minutes) so that
 tests finish in seconds; the order and count of attempts are unchanged.
@@ -34,12 +43,12 @@ from typing import Any, Final
 
 from devtools.altinn_sim.subscriptions import Subscription, SubscriptionStore
 
-#: DLV-RETRY: the delays before attempts 2..12.
+#: The delays before attempts 2..12 (DLV-RETRY).
 RETRY_DELAYS: Final = (10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 12 * 3600)
 MAX_ATTEMPTS: Final = len(RETRY_DELAYS) + 1
-#: DLV-PING-RETRY.
+#: The delays before the ping's attempts 2..9 (DLV-PING-RETRY).
 PING_DELAYS: Final = (1, 5, 10, 30, 60, 120, 120, 120)
-DELIVERY_TIMEOUT: Final = 45.0
+DELIVERY_TIMEOUT: Final = 45.0  # DLV-TIMEOUT
 VALIDATION_TYPE: Final = "platform.events.validatesubscription"
 
 
@@ -76,8 +85,9 @@ class _Job:
 
 
 def post_json(url: str, body: bytes, timeout: float) -> int:
-    """DLV-POST: ``Content-Type: application/json``, nothing else; the status, or raises ``OSError``."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    """One POST, ``Content-Type: application/json; charset=utf-8`` and nothing else; the status, or ``OSError``."""
+    headers = {"Content-Type": "application/json; charset=utf-8"}  # DLV-POST
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status)
@@ -97,12 +107,14 @@ class Deliverer:
         workers: int = 4,
         ping_source_base: str = "https://platform.tt02.altinn.no",
         post: Callable[[str, bytes, float], int] = post_json,
+        permitted: Callable[[dict[str, Any]], bool] = lambda event: True,
     ) -> None:
         self._subscriptions = subscriptions
         self.time_scale = time_scale
         self.timeout = timeout
         self._ping_source_base = ping_source_base.rstrip("/")
         self._post = post
+        self._permitted = permitted
         self._heap: list[_Job] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -124,13 +136,13 @@ class Deliverer:
             self._cond.notify()
 
     def validate(self, subscription: Subscription) -> None:
-        """DLV-PING: the first ping at once."""
+        """The first ping at once."""
         ping = {
             "id": str(uuid.uuid4()),
             "source": f"{self._ping_source_base}/events/api/v1/subscriptions/{subscription.id}",
             "type": VALIDATION_TYPE,
             "specversion": "1.0",
-        }
+        }  # DLV-PING
         self._schedule(_Job(time.monotonic(), next(self._seq), subscription.id, ping, ping=True))
 
     def publish(self, event: dict[str, Any]) -> int:
@@ -147,6 +159,12 @@ class Deliverer:
                             "eventId": event.get("id"),
                             "reason": "subscription not validated",
                         }
+                    )
+                continue
+            if not self._permitted(event):  # DLV-AUTHORIZED
+                with self._lock:
+                    self.skipped.append(
+                        {"subscriptionId": subscription.id, "eventId": event.get("id"), "reason": "not authorized"}
                     )
                 continue
             self._schedule(_Job(time.monotonic(), next(self._seq), subscription.id, event))
@@ -174,7 +192,7 @@ class Deliverer:
             status = self._post(subscription.end_point, json.dumps(job.event).encode("utf-8"), self.timeout)
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"
-        ok = status is not None and 200 <= status < 300  # "any 2xx": IsSuccessStatusCode
+        ok = status is not None and 200 <= status < 300  # DLV-POST: any 2xx
         with self._lock:
             self.attempts.append(
                 Attempt(
@@ -192,7 +210,7 @@ class Deliverer:
             if ok:
                 subscription.validated = True
                 return
-            delays: tuple[int, ...] = PING_DELAYS
+            delays: tuple[int, ...] = PING_DELAYS  # DLV-PING-RETRY
         else:
             if ok:
                 with self._lock:
@@ -200,7 +218,7 @@ class Deliverer:
                         {"subscriptionId": job.subscription_id, "eventId": job.event.get("id"), "attempt": job.attempt}
                     )
                 return
-            delays = RETRY_DELAYS
+            delays = RETRY_DELAYS  # DLV-RETRY
         if job.attempt <= len(delays):
             delay = delays[job.attempt - 1] * self.time_scale
             self._schedule(

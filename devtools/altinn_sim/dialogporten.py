@@ -1,35 +1,45 @@
 """A fake of Dialogporten's service-owner dialog GET, for the app's enrichment (dev only).
 
 Route: ``GET /dialogporten/api/v1/serviceowner/dialogs/{dialogId}`` (the simulator's base stands for
-``https://platform.{tt02.}altinn.no``, so the Dialogporten base is ``{sim}/dialogporten``).
-
-Rules, each from Altinn/dialogporten's own code (@743f07f):
+``https://platform.{tt02.}altinn.no``, so the Dialogporten base is ``{sim}/dialogporten``). The checks run in
+the order of the real pipeline: maintenance, authentication, authorization, binding, the query. Rules:
 
 - DP-MAINT: in maintenance mode every request, before authentication, is 503 ``text/plain``
   "Service Unavailable", with ``Retry-After`` only when a ``RetryAt`` is configured: that moment as an
-  RFC 1123 date, not seconds (``src/Digdir.Library.Utils.AspNet/MaintenanceModeMiddleware.cs``,
-  ``InvokeAsync``). :meth:`DialogStore.maintenance` switches it on; the simulator switches it off at the
-  announced end, as the operators would (the real switch is configuration).
-- DP-AUTH-401: a missing, malformed or expired token is 401 with an empty body and
-  ``WWW-Authenticate: Bearer`` (JwtBearer's challenge; DP ``tests/…/ServiceOwner/Authentication/
-  AuthenticationTests.cs``).
-- DP-AUTH-403: a valid token without the scope ``digdir:dialogporten.serviceprovider`` (or without a
-  ``consumer`` claim) is 403 with an empty body (``AuthorizationMiddleware``; DP ``…/CrossApiAuthenticationTests.cs``).
+  RFC 1123 date, not seconds. :meth:`DialogStore.maintenance` switches it on; the simulator switches it off at
+  the announced end, as the operators would (the real switch is configuration).
+  Altinn/dialogporten src/Digdir.Library.Utils.AspNet/MaintenanceModeMiddleware.cs (MaintenanceModeMiddleware.InvokeAsync)
+- DP-AUTH-401: a missing, malformed, expired (2 s skew) or foreign token is 401 with an empty body and
+  ``WWW-Authenticate: Bearer`` (with ``error="invalid_token"`` when a token was sent). Maskinporten's tokens
+  and the Altinn exchange's are both accepted (the scheme is chosen by the token's issuer).
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.WebApi/Common/Authentication/AuthenticationBuilderExtensions.cs (AddDialogportenAuthentication)
+- DP-AUTH-403: a valid token without the scope ``digdir:dialogporten.serviceprovider``, or without a valid
+  ``consumer`` claim (authority ``iso6523-actorid-upis``, ID ``0192:`` and an organisation number that
+  passes mod 11), is 403 with an empty body.
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.WebApi/Common/Authorization/AuthorizationOptionsSetup.cs (AuthorizationOptionsSetup.Configure)
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.Application/Common/Extensions/ClaimsPrincipalExtensions.cs (TryGetConsumerOrgNumber)
+- DP-SO-BADID: a ``dialogId`` that is not a GUID fails FastEndpoints' binding: 400, a
+  ``ValidationProblemDetails`` under ``errors.dialogId``.
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.WebApi/Common/NonBodyRequestBinder.cs (NonBodyRequestBinder)
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.WebApi/Common/Extensions/ErrorResponseBuilderExtensions.cs (Status400BadRequest)
 - DP-SO-404: an unknown id, and a dialog of another organisation alike, are 404 ``application/problem+json``
   ``{"title":"Resource not found.","errors":{"DialogEntity":["Entity 'DialogEntity' with the following
-  key(s) was not found: (<id>)."]}}``: the loader filters by the caller's own resources
-  (``Application/Features/V1/ServiceOwner/Common/HorizontalDataLoaders/FullDialogAggregateDataLoader.cs``,
-  ``LoadDialogEntity``; ``WebApi/Common/Extensions/EndpointExtensions.cs`` ``NotFoundAsync``;
-  ``Application/Common/ReturnTypes/EntityNotFound.cs``).
-- DP-SO-DELETED, DP-SO-NOTVISIBLE: a deleted dialog (``deletedAt``) and one whose ``visibleFrom`` lies ahead
-  are 200 with the dialog: the loader ignores the query filters (``.IgnoreQueryFilters()``) and the handler
-  never reads ``visibleFrom`` (``ServiceOwner/Dialogs/Queries/Get/GetDialogQuery.cs``).
-- DP-SO-ETAG: ``ETag`` is the dialog's ``revision``, unquoted (``GetDialogEndpoint.HandleAsync``).
-- DP-RATE-NONE: the WebApi never answers 429 (no rate limiter in ``src/``).
+  key(s) was not found: (<id>)."]}}``: the loader filters by the caller's own resources.
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.Application/Features/V1/ServiceOwner/Common/HorizontalDataLoaders/FullDialogAggregateDataLoader.cs (LoadDialogEntity)
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.WebApi/Common/Extensions/EndpointExtensions.cs (NotFoundAsync)
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.Application/Common/ReturnTypes/EntityNotFound.cs (EntityNotFound)
+- DP-SO-OK: a dialog of the caller's is 200, ``application/json``, returned as it is: a deleted one (with
+  ``deletedAt``) and one whose ``visibleFrom`` lies ahead alike, for the loader ignores the query filters and
+  the handler never reads ``visibleFrom``. Null fields are left out of the JSON.
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.Application/Features/V1/ServiceOwner/Common/HorizontalDataLoaders/FullDialogAggregateDataLoader.cs (IgnoreQueryFilters)
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.Application/Features/V1/ServiceOwner/Dialogs/Queries/Get/GetDialogQuery.cs (GetDialogQueryHandler)
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.WebApi/Program.cs (WhenWritingNull)
+- DP-SO-ETAG: ``ETag`` is the dialog's ``revision``, unquoted.
+  Altinn/dialogporten src/Digdir.Domain.Dialogporten.WebApi/Endpoints/V1/ServiceOwner/Dialogs/Queries/Get/GetDialogEndpoint.cs (GetDialogEndpoint.HandleAsync)
 
-Every answer is recorded in :attr:`DialogStore.responses`, so tests can check each one against the
-pinned OpenAPI document.
-"""
+The WebApi has no rate limiter: it never answers 429 (nothing in its ``src/`` does). Every answer is recorded
+in :attr:`DialogStore.responses`, so tests can check each one against the pinned OpenAPI document.
+"""  # noqa: E501 - a citation stays on one line
 
 from __future__ import annotations
 
@@ -77,7 +87,7 @@ class DialogStore:
 
     def put(self, dialog: dict[str, Any], org_number: str = "991825827") -> None:
         with self._lock:
-            self.dialogs[str(dialog["id"])] = _Entry(dialog, org_number)
+            self.dialogs[str(dialog["id"]).lower()] = _Entry(dialog, org_number)
 
     def maintenance(self, until: datetime, *, announce: bool = True) -> None:
         """DP-MAINT: a maintenance window until ``until``; ``announce`` sends it as ``Retry-After`` (RetryAt)."""
@@ -101,20 +111,31 @@ class DialogStore:
             headers = (
                 {"Retry-After": format_datetime(datetime.fromtimestamp(until, UTC), usegmt=True)} if announce else {}
             )
-            return Answer(503, headers, b"Service Unavailable", "text/plain")
+            return Answer(503, headers, b"Service Unavailable", "text/plain")  # DP-MAINT
+        sent = bool(authorization and authorization.lower().startswith("bearer ") and authorization[7:].strip())
         claims = self._claims(authorization)
         if claims is None:  # DP-AUTH-401
-            return Answer(401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, b"", None)
-        consumer = claims.get("consumer")
-        if SCOPE not in str(claims.get("scope", "")).split() or not isinstance(consumer, dict):  # DP-AUTH-403
+            challenge = 'Bearer error="invalid_token"' if sent else "Bearer"
+            return Answer(401, {"WWW-Authenticate": challenge}, b"", None)
+        if SCOPE not in str(claims.get("scope", "")).split():  # DP-AUTH-403
             return Answer(403, {}, b"", None)
+        owner = consumer_org_number(claims.get("consumer"))
+        if owner is None:  # DP-AUTH-403
+            return Answer(403, {}, b"", None)
+        try:
+            key = str(uuid.UUID(dialog_id))
+        except ValueError:  # DP-SO-BADID
+            return _problem(400, "One or more validation errors occurred.", "6.5.1", dialog_id, {
+                "dialogId": [f"Value [{dialog_id}] is not valid for a [Guid] property!"]
+            })  # fmt: skip
         with self._lock:
-            entry = self.dialogs.get(dialog_id.lower())
-        owner = str(consumer.get("ID", "")).split(":", 1)[-1]
+            entry = self.dialogs.get(key)
         if entry is None or entry.org_number != owner:  # DP-SO-404: another organisation's is not found either
-            return _not_found(dialog_id)
-        dialog = entry.dialog  # DP-SO-DELETED, DP-SO-NOTVISIBLE: returned as it is
-        body = json.dumps(dialog).encode("utf-8")
+            return _problem(404, "Resource not found.", "6.5.4", dialog_id, {
+                "DialogEntity": [f"Entity 'DialogEntity' with the following key(s) was not found: ({key})."]
+            })  # fmt: skip
+        dialog = entry.dialog  # DP-SO-OK: deleted and not yet visible dialogs alike
+        body = json.dumps(_without_nulls(dialog)).encode("utf-8")  # DP-SO-OK: null fields left out
         return Answer(200, {"ETag": str(dialog["revision"])}, body, "application/json")  # DP-SO-ETAG
 
     def _claims(self, authorization: str | None) -> dict[str, Any] | None:
@@ -126,26 +147,48 @@ class DialogStore:
             return None
 
 
-def _not_found(dialog_id: str) -> Answer:
-    """DP-SO-404: FastEndpoints' ValidationProblemDetails for an EntityNotFound<DialogEntity>."""
-    body = {
-        "type": "https://datatracker.ietf.org/doc/html/rfc7231#section-6.5.4",
-        "title": "Resource not found.",
-        "status": 404,
-        "instance": f"/api/v1/serviceowner/dialogs/{dialog_id}",
-        "errors": {"DialogEntity": [f"Entity 'DialogEntity' with the following key(s) was not found: ({dialog_id})."]},
-        "traceId": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00",
-    }
-    return Answer(404, {}, json.dumps(body).encode("utf-8"), "application/problem+json")
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
-def _problem(status: int, title: str, errors: dict[str, list[str]]) -> Answer:
+_ORG_WEIGHTS: Final = (3, 2, 7, 6, 5, 4, 3, 2)
+
+
+def valid_org_number(number: str) -> bool:
+    """``NorwegianOrganizationIdentifier.IsValid``: nine digits, the last a mod-11 control digit."""
+    if len(number) != 9 or not number.isdigit():
+        return False
+    rest = 11 - sum(int(d) * w for d, w in zip(number[:8], _ORG_WEIGHTS, strict=True)) % 11
+    control = 0 if rest == 11 else rest
+    return control != 10 and control == int(number[8])
+
+
+def consumer_org_number(consumer: Any) -> str | None:
+    """The organisation number of a ``consumer`` claim as Dialogporten reads it, or None (DP-AUTH-403)."""
+    if isinstance(consumer, str):
+        try:
+            consumer = json.loads(consumer)
+        except ValueError:
+            return None
+    if not isinstance(consumer, dict) or str(consumer.get("authority", "")).lower() != "iso6523-actorid-upis":
+        return None
+    parts = str(consumer.get("ID", "")).split(":")
+    return parts[1] if len(parts) == 2 and parts[0] == "0192" and valid_org_number(parts[1]) else None
+
+
+def _problem(status: int, title: str, section: str, dialog_id: str, errors: dict[str, list[str]]) -> Answer:
+    """FastEndpoints' ``ValidationProblemDetails`` from Dialogporten's ``ResponseBuilder``."""
     body = {
-        "type": "https://tools.ietf.org/html/rfc9110#section-15.5.5",
+        "type": f"https://datatracker.ietf.org/doc/html/rfc7231#section-{section}",
         "title": title,
         "status": status,
+        "instance": f"/api/v1/serviceowner/dialogs/{dialog_id}",
         "errors": errors,
-        "traceId": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
+        "traceId": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00",
     }
     return Answer(status, {}, json.dumps(body).encode("utf-8"), "application/problem+json")
 

@@ -192,6 +192,47 @@ def test_a_longer_outage_outlasts_the_retries_and_catch_up_closes_the_gap(
     assert len(duplicates) == 8
 
 
+def test_catch_up_reads_a_stream_with_invisible_events_to_its_end(
+    sim: Simulator, azurite: Azurite, app: Callable[[], Runner], workdir: Path
+) -> None:
+    """Altinn reads ``size`` events, then drops those the caller may not see (EV-LIMIT): with a share of the
+    stream invisible, pages of 5 come back short in the middle of the stream, and catch-up reads on to the
+    empty page that ends it. Invisible events are neither polled nor pushed (DLV-AUTHORIZED). Never a whole
+    page of them in a row: Altinn would answer that as it answers the end (``test_contract.py``)."""
+    runner = app()
+    subscribe(sim, azurite, runner)
+    runner.stop()  # a longer outage: the stream reaches the app only through catch-up
+    sim.delivery.time_scale = 0.00002
+    sim.events.invisible_share = 0.3  # stable per event id; the seeded traffic makes the same ids every run
+    code, report, err = dpctl(
+        sim, azurite, "send", "--to-sim", "--count", "30", "--seed", "6", "--concurrency", "1", "--json"
+    )
+    assert (code, report["statuses"]) == (0, {"200": 30}), err
+    stream = [e for e in sim.events.all() if e.get("resource") == RESOURCE]
+    seen = [sim.events.visible(e) for e in stream]
+    visible = [e for e, shown in zip(stream, seen, strict=True) if shown]
+    hidden = {e["id"] for e in stream} - {e["id"] for e in visible}
+    runs = "".join("x" if not shown else "." for shown in seen)
+    assert len(hidden) >= 5, runs  # a share of the stream is invisible
+    assert "xxxxx" not in runs, runs  # never five in a row
+    wait_for("the visible pushes dead-lettered", lambda: len(sim.delivery.dead_letters) == len(visible), runner)
+    assert {s["eventId"] for s in sim.delivery.skipped} == hidden  # not authorized: never pushed
+    time.sleep(sim.events.hold_back)  # the events API holds new events back 30 s, time-scaled
+
+    runner = app()
+    code, result, err = dpctl(sim, azurite, "catch-up", "--resource", RESOURCE, "--since", "0", "--size", "5", "--json")
+    assert code == 0, err
+    assert (result["read"], result["accepted"], result["cursor"]) == (len(visible), len(visible), visible[-1]["id"])
+    assert sim.events.requests > len(visible) // 5 + 1  # short pages mid-stream: more than full pages would need
+
+    def all_visible_handled() -> bool:
+        return {r["id"] for r in recorded(workdir)} >= {e["id"] for e in visible}
+
+    wait_for("every visible event handled", all_visible_handled, runner, timeout=60)
+    ids = [r["id"] for r in recorded(workdir)]
+    assert sorted(ids) == sorted(e["id"] for e in visible)  # each visible event once, no invisible one
+
+
 def test_make_run_with_altinn_sim_starts_the_simulator_beside_the_app_and_stops_it(tmp_path: Path) -> None:
     port, sim_port = free_port(), free_port()
     log = tmp_path / "run.log"

@@ -39,7 +39,8 @@ def trap() -> Iterator[Trap]:
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    with Simulator(Options(port=0, allow_http_loopback=True)) as simulator:
+    # events_hold_back=0: the events registered here are read at once (Altinn holds them back 30 s).
+    with Simulator(Options(port=0, allow_http_loopback=True, events_hold_back=0)) as simulator:
         simulator.register(Client("http-client", "http-kid", KEY.public_key()))
         yield simulator
 

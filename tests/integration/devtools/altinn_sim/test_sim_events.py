@@ -1,4 +1,5 @@
-"""The simulator's fake Altinn Events: every subscription rule and status, validation, delivery, retries, polling."""
+"""The simulator's fake Altinn Events beyond the contract suite: who may delete a subscription, the validation
+ping, delivery, retries and dead letters (the API's rules and the polling: ``test_contract.py``)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from devtools.altinn_sim import Client, Options, Simulator
+from devtools.altinn_sim import Simulator
 from devtools.altinn_sim.delivery import MAX_ATTEMPTS, RETRY_DELAYS
 from devtools.samples import sample_event
-from tests.sim_support import CLIENT_ID, KEY, KID, Receiver, altinn_token
+from tests.sim_support import Receiver, altinn_token
 
 RESOURCE = "urn:altinn:resource:super-simple-service"
 SUBJECT = "urn:altinn:organization:identifier-no:991825827"
@@ -52,62 +53,7 @@ def subscribe(sim: Simulator, token: str, **fields: Any) -> tuple[int, dict[str,
     return call(sim, "POST", "/events/api/v1/subscriptions", {"resourceFilter": RESOURCE, **fields}, token)
 
 
-# --- the rules of POST /subscriptions -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("fields", "detail"),
-    [
-        ({"endPoint": "http://example.no/api/events"}, "absolute https URL"),
-        ({"endPoint": "/api/events"}, "absolute https URL"),
-        ({"endPoint": "https://example.no/x", "resourceFilter": None}, "Resource filter is required"),
-        ({"endPoint": "https://example.no/x", "resourceFilter": "super-simple-service"}, "valid URN"),
-        (
-            {"endPoint": "https://example.no/x", "sourceFilter": "https://platform.altinn.no/x"},
-            "Source filter is not supported",
-        ),
-        (
-            {"endPoint": "https://example.no/x", "alternativeSubjectFilter": "/org/1"},
-            "AlternativeSubject is not supported",
-        ),
-        ({"endPoint": "https://example.no/x", "includeSubunits": True}, "includeSubunits requires a subject filter"),
-        ({"endPoint": "https://example.no/x", "typeFilter": ["a", "b"]}, "single string"),
-    ],
-)
-def test_refused_with_400(fields: dict[str, Any], detail: str) -> None:
-    with Simulator(Options(port=0)) as sim:  # https required: no loopback exception here
-        sim.register(Client(CLIENT_ID, KID, KEY.public_key()))
-        status, _, problem = subscribe(sim, altinn_token(sim), **fields)
-    assert status == 400
-    assert detail in problem["detail"]
-
-
-def test_no_token_401_and_no_subscribe_scope_403(sim: Simulator) -> None:
-    assert subscribe(sim, "", endPoint="https://example.no/x")[0] == 401
-    assert subscribe(sim, "not-a-jwt", endPoint="https://example.no/x")[0] == 401
-    status, _, problem = subscribe(sim, altinn_token(sim, scope="altinn:serviceowner"), endPoint="https://example.no/x")
-    assert (status, problem["detail"]) == (403, "The token lacks the scope altinn:events.subscribe")
-
-
-def test_subject_filter_is_required_without_altinn_serviceowner(sim: Simulator) -> None:
-    token = altinn_token(sim, scope="altinn:events.subscribe")
-    status, _, problem = subscribe(sim, token, endPoint="https://example.no/x")
-    assert (status, problem["detail"]) == (400, "A valid subject to the authenticated identity is required")
-    status, _, created = subscribe(sim, token, endPoint="https://example.no/x", subjectFilter=SUBJECT)
-    assert status == 201
-    assert created["consumer"] == "/organisation/991825827"  # no org claim without altinn:serviceowner
-
-
-def test_created_201_unvalidated_with_a_singular_location_and_identical_returns_the_same(sim: Simulator) -> None:
-    token = altinn_token(sim)
-    status, headers, first = subscribe(sim, token, endPoint="https://unreachable.invalid/x")
-    assert status == 201
-    assert headers["Location"] == f"/events/api/v1/subscription/{first['id']}"
-    assert (first["validated"], first["consumer"], first["createdBy"]) == (False, "/org/ttd", "/org/ttd")
-    status, _, again = subscribe(sim, token, endPoint="https://unreachable.invalid/x")
-    assert (status, again["id"]) == (201, first["id"])
-    status, _, listing = call(sim, "GET", "/events/api/v1/subscriptions", token=token)
-    assert (status, listing["count"], listing["subscriptions"][0]["validated"]) == (200, 1, False)
+# --- subscriptions (the rules of POST and GET are stated once, in test_contract.py) ----------------------
 
 
 def test_get_and_delete_only_by_the_creator_404_for_unknown(sim: Simulator) -> None:
@@ -151,7 +97,7 @@ def test_a_2xx_to_the_ping_validates_and_events_then_arrive_one_post_each_as_app
     )
     assert sorted(r["body"]["id"] for r in got) == sorted(e["id"] for e in events)
     for request in got:
-        assert request["headers"]["content-type"] == "application/json"
+        assert request["headers"]["content-type"] == "application/json; charset=utf-8"  # DLV-POST
         assert "authorization" not in request["headers"]  # Altinn sends no auth header
 
 
@@ -221,87 +167,19 @@ def test_filters_match_exactly_and_an_empty_type_filter_matches_nothing(sim: Sim
     wait_until("the delivery", lambda: receiver.of_type(seen["type"]))
 
 
+def test_an_event_the_consumer_may_not_see_is_not_pushed_either(sim: Simulator, receiver: Receiver) -> None:
+    """DLV-AUTHORIZED: the PDP's decision that drops it from the events API keeps it from the push too."""
+    _validated(sim, receiver)
+    hidden, shown = sample_event("dialogporten.dialog.created.v1"), sample_event("dialogporten.dialog.created.v1")
+    sim.events.invisible_ids = {hidden["id"]}
+    _, _, answers = call(sim, "POST", "/sim/publish", [hidden, shown])
+    assert answers == {"published": 2, "deliveries": 1}
+    wait_until("the delivery", lambda: receiver.of_type(shown["type"]))
+    assert [r["body"]["id"] for r in receiver.of_type(shown["type"])] == [shown["id"]]
+    assert sim.state()["skipped"] == [{"subscriptionId": 1, "eventId": hidden["id"], "reason": "not authorized"}]
+
+
 def test_publish_refuses_what_is_not_an_event(sim: Simulator) -> None:
     status, _, problem = call(sim, "POST", "/sim/publish", {"id": "x"})
     assert status == 400
     assert "lacks specversion, type, source, resource" in problem["detail"]
-
-
-# --- polling ---------------------------------------------------------------------------------------
-
-
-def test_the_events_api_needs_resource_and_after_and_pages_with_the_next_header(sim: Simulator) -> None:
-    token = altinn_token(sim)
-    events = [sample_event("dialogporten.dialog.created.v1") for _ in range(5)]
-    call(
-        sim,
-        "POST",
-        "/sim/publish",
-        [*events, sample_event("dialogporten.dialog.seen.v1", resource="urn:altinn:resource:other")],
-    )
-    assert call(sim, "GET", "/events/api/v1/events?resource=" + RESOURCE, token=token)[0] == 400
-    assert call(sim, "GET", "/events/api/v1/events?after=0", token=token)[0] == 400
-    assert call(sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=0")[0] == 401
-    status, headers, page = call(sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=0&size=2", token=token)
-    assert (status, [e["id"] for e in page]) == (200, [e["id"] for e in events[:2]])
-    seen: list[str] = [e["id"] for e in page]
-    url = headers["next"]
-    while True:
-        status, headers, page = call(sim, "GET", url.removeprefix(sim.base_url), token=token)
-        if not page:
-            break
-        seen += [e["id"] for e in page]
-        url = headers["next"]
-    assert seen == [e["id"] for e in events]  # in order, only this resource, each once
-    assert "after=" + events[-1]["id"] in url
-
-
-def test_size_below_1_is_50_and_above_1000_is_1000_and_next_copies_the_query_raw(sim: Simulator) -> None:
-    """EV ``EventsController.Get`` clamps ``size``; ``SetNextLink`` copies the other parameters as sent."""
-    token = altinn_token(sim)
-    call(sim, "POST", "/sim/publish", [sample_event("dialogporten.dialog.created.v1") for _ in range(1060)])
-    for asked, served in (("0", 50), ("-3", 50), ("5000", 1000), ("7", 7)):
-        status, headers, page = call(
-            sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=0&size={asked}", token=token
-        )
-        assert (status, len(page)) == (200, served)
-        assert (
-            headers["next"]
-            == f"{sim.base_url}/events/api/v1/events?after={page[-1]['id']}&resource={RESOURCE}&size={asked}"
-        )
-        assert headers["Content-Type"] == "application/cloudevents+json"
-    assert call(sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=0&size=x", token=token)[0] == 400
-
-
-def test_an_unknown_after_restarts_from_the_oldest_event(sim: Simulator) -> None:
-    """EV ``getevents_v2``: an id the database does not know gives sequence number 0."""
-    token = altinn_token(sim)
-    events = [sample_event("dialogporten.dialog.created.v1") for _ in range(3)]
-    call(sim, "POST", "/sim/publish", events)
-    status, _, page = call(sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=no-such-id", token=token)
-    assert (status, [e["id"] for e in page]) == (200, [e["id"] for e in events])
-
-
-def test_a_resource_that_is_not_an_altinn_resource_urn_is_400(sim: Simulator) -> None:
-    status, _, problem = call(
-        sim, "GET", "/events/api/v1/events?resource=super-simple-service&after=0", token=altinn_token(sim)
-    )
-    assert (status, problem["detail"]) == (400, "The 'resource' parameter must begin with `urn:altinn:resource:`")
-
-
-def test_invisible_events_are_dropped_after_the_limit_so_a_short_page_comes_mid_stream(sim: Simulator) -> None:
-    """EV ``EventsService.GetEvents``: ``size`` events are read, then ``AuthorizeEvents`` drops some."""
-    token = altinn_token(sim)
-    events = [sample_event("dialogporten.dialog.created.v1") for _ in range(6)]
-    call(sim, "POST", "/sim/publish", events)
-    sim.events.invisible_ids = {events[1]["id"], events[2]["id"]}
-    status, headers, page = call(sim, "GET", f"/events/api/v1/events?resource={RESOURCE}&after=0&size=3", token=token)
-    assert (status, [e["id"] for e in page]) == (200, [events[0]["id"]])  # short, and not the end
-    assert f"after={events[0]['id']}" in headers["next"]  # after the last event returned
-    # The next read starts after the last event *returned*: the two invisible ones are read again, and dropped.
-    _, headers, page = call(sim, "GET", headers["next"].removeprefix(sim.base_url), token=token)
-    assert [e["id"] for e in page] == [events[3]["id"]]
-    _, headers, page = call(sim, "GET", headers["next"].removeprefix(sim.base_url), token=token)
-    assert [e["id"] for e in page] == [events[4]["id"], events[5]["id"]]
-    _, headers, page = call(sim, "GET", headers["next"].removeprefix(sim.base_url), token=token)
-    assert (page, "next" in headers) == ([], False)  # the end is an empty page, without next

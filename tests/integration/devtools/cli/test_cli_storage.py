@@ -33,7 +33,8 @@ def env(azurite: Azurite) -> dict[str, str]:
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    with Simulator(Options(port=0)) as simulator:
+    # Altinn holds an event back 30 s after it is registered; these tests read what they publish at once.
+    with Simulator(Options(port=0, events_hold_back=0)) as simulator:
         simulator.register(Client(CLIENT_ID, KID, KEY.public_key()))
         yield simulator
 

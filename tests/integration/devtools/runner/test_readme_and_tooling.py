@@ -101,6 +101,26 @@ def test_runner_functions_command_as_written(azurite: Azurite, clients: StorageC
         stop(runner)
 
 
+def test_the_contract_suite_against_tt02_as_written_skips_without_credentials_and_exits_0() -> None:
+    """Without the TT02 settings, ``make contract-tt02`` runs the suite's TT02 half, each test skipped with the
+    settings that are missing, and nothing against the simulator (that half runs in ``make test``)."""
+    section = readme_section("### The contract suite against TT02")
+    (command,) = [c for c in bash_lines(section) if c.startswith("make ")]
+    assert command == "make contract-tt02"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MASKINPORTEN_", "CONTRACT_", "MAKE"))}
+    done = subprocess.run(
+        shlex.split(command), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    summary = done.stdout.strip().splitlines()[-1]
+    assert re.search(r"=+ \d+ skipped, \d+ deselected in ", summary), summary
+    reasons = set(re.findall(r"^SKIPPED \[\d+\] \S+: (.*)$", done.stdout, flags=re.MULTILINE))
+    assert reasons == {
+        "TT02: no credentials: MASKINPORTEN_CLIENT_ID, MASKINPORTEN_KID, CONTRACT_RESOURCE, MASKINPORTEN_KEY_FILE "
+        "or MASKINPORTEN_KEY not set (README: 'The contract suite against TT02')"
+    }
+
+
 def test_an_unknown_function_name_lists_the_valid_ones() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "devtools.runner", "--port", "0", "--functions", "webhook", "on_dialog_created"],
