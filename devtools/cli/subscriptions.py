@@ -119,6 +119,8 @@ def _ok(response: HttpResponse, what: str, expected: tuple[int, ...] = (200,)) -
         parsed = response.json()
         if isinstance(parsed, dict):
             detail = str(parsed.get("detail") or parsed.get("title") or parsed)
+        elif isinstance(parsed, str):  # Altinn's own refusals are a JSON string ("Missing or invalid endpoint ...")
+            detail = parsed
     except ValueError:
         pass
     hints = {

@@ -104,6 +104,7 @@ def test_make_run_prints_a_working_curl_and_stops_both_processes(tmp_path: Path)
             cwd=ROOT, env={**env, "AzureWebJobsStorage": "UseDevelopmentStorage=true"}, timeout=60, check=False,
         )  # fmt: skip
         assert sent.returncode == 0
+
         def handled_in_traffic() -> int:
             return sum('dialogporten.process {"outcome"' in line for line in log.read_text().splitlines()[before:])
 

@@ -305,3 +305,16 @@ def test_send_to_an_app_that_is_not_running_says_nothing_listens_there() -> None
     assert "make run" in ran.err
     assert "SECRET-KEY-1" not in ran.out + ran.err
     assert ran.out == ""  # no report of a run that never happened
+
+
+def test_altinns_own_refusals_are_shown_as_their_text_not_as_a_json_string(capsys: pytest.CaptureFixture[str]) -> None:
+    """EV-SUB-ERRBODY: the subscriptions API answers StatusCode(400, "message"): a JSON string literal."""
+    import typer
+
+    from devtools.cli.subscriptions import _ok
+
+    with pytest.raises(typer.Exit):
+        _ok(HttpResponse(400, {}, b'"Missing or invalid endpoint to push events towards"'), "create")
+    err = capsys.readouterr().err
+    assert "create: 400 Missing or invalid endpoint to push events towards" in err
+    assert '"Missing' not in err
