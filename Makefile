@@ -3,10 +3,10 @@
 #   make test   ruff, mypy, the whole pytest suite (Azurite is started by the tests), Bicep checks
 #   make bench  throughput and cost figures (prints; never fails on a time)
 #   .venv/bin/dpctl  the operator CLI (installed by every target above)
-#   make catalog  after adding an event type: infra/catalog.json and the README's tables
+#   make catalog  after adding an event type: infra/catalog.json and the docs' tables
 #   make infracheck     the offline Bicep checks alone (compiler and ARM rules, SDK models)
 #   make verify-deploy  after `azd up`: checks the deployment in Azure with your `az login`
-#   make contract-tt02  the Altinn contract suite against TT02, read-only (README: "The contract suite against TT02")
+#   make contract-tt02  the Altinn contract suite against TT02, read-only (docs/cli.md: "The contract suite against TT02")
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -67,7 +67,7 @@ contract-tt02: $(STAMPS)/venv
 bench: install
 	$(PY) -m devtools.bench $(ARGS)
 
-# After a change to shared/catalog.py: the queues Bicep creates and the README's tables.
+# After a change to shared/catalog.py: the queues Bicep creates and the docs' tables.
 catalog: $(STAMPS)/venv
 	$(PY) -m devtools.export_catalog
 	$(PY) -m devtools.docs

@@ -7,7 +7,7 @@
 - ``bench/``      ``make bench``: throughput and cost beside the raw SDKs;
 - ``checks/``     static checks run by ``make test``: layering, the error tree, the dialog models'
                   drift, and the offline Bicep checker (``make infracheck``);
-- ``export_catalog.py``, ``docs.py``: ``make catalog`` (the queues Bicep creates, the README's tables);
+- ``export_catalog.py``, ``docs.py``: ``make catalog`` (the queues Bicep creates, the docs' tables);
 - ``verify_deploy.py``: ``make verify-deploy``, after the first deploy;
 - ``azurite.py``, ``samples.py``: Azurite on free ports, sample events; used by all of the above.
 - ``poison.py``, ``parked.py``: the old ``python -m devtools.poison|parked`` entry points, now ``dpctl``.

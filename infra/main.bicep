@@ -1,6 +1,6 @@
 // Dialogporten events receiver: everything it needs in one resource group.
 // Deploy with `azd up`, or `az deployment group create -g RG -f infra/main.bicep`
-// followed by publishing the code (see the README's deploy section).
+// followed by publishing the code (see docs/deploy.md).
 targetScope = 'resourceGroup'
 
 @minLength(1)

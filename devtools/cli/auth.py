@@ -77,7 +77,7 @@ def _hint(status: int | None) -> str | None:
     return None
 
 
-#: Where the README suggests keys be kept; git-ignored (with every ``*.pem``) and left out of the deploy package.
+#: Where docs/cli.md suggests keys be kept; git-ignored (with every ``*.pem``) and left out of the deploy package.
 KEY_FOLDER = ".keys"
 
 #: Create, never replace, never follow a link: ``O_EXCL`` fails on any existing name, ``O_NOFOLLOW`` on a link.

@@ -3,7 +3,7 @@
 REST API (learn.microsoft.com, "Web Apps - Get" and "Web Apps - List Function Keys", api-version
 2024-04-01): ``GET .../providers/Microsoft.Web/sites/{app}`` gives ``properties.defaultHostName``;
 ``POST .../sites/{app}/functions/{function}/listkeys`` gives the function's keys as ``{name: value}``.
-The key named ``altinn`` (the README's advice: a key of Altinn's own) wins over ``default``.
+The key named ``altinn`` (docs/deploy.md's advice: a key of Altinn's own) wins over ``default``.
 """
 
 from __future__ import annotations

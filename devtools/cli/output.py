@@ -39,7 +39,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-#: Exit codes scripts can rely on (the README lists them).
+#: Exit codes scripts can rely on (docs/cli.md lists them).
 OK: Final = 0
 FAILED: Final = 1
 USAGE: Final = 2

@@ -44,7 +44,7 @@ while :; do
     echo "postprovision: its errors:" >&2
     # shellcheck disable=SC2086
     az rest --method get --url "$status_url" $sub_arg --query errors -o json >&2 || true
-    echo "postprovision: see the README, 'When the deployment fails'." >&2
+    echo "postprovision: see docs/deploy.md, 'When the deployment fails'." >&2
     exit 1
   fi
   echo "postprovision: host state '${state:-no answer yet}' after ${elapsed}s; waiting for the identity's roles to propagate"

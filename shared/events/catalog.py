@@ -3,7 +3,8 @@
 Everything else is derived from this table: the routing of the webhook, the
 queue-triggered functions that get registered, the queues that Bicep creates
 (``infra/catalog.json`` is generated from it and checked by a test), the
-README's table and the sample events. Adding a type is adding one row.
+event table of ``docs/webhook.md`` and the sample events. Adding a type is
+adding one row.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ import shared.handlers
 shared.handlers.__path__.append(os.path.join(os.path.dirname(__file__), "handlers"))
 """
 
-#: A user's handler module, written as the README shows: ``site/handlers/e2e_recorder.py``.
+#: A user's handler module, written as docs/handlers.md shows: ``site/handlers/e2e_recorder.py``.
 RECORDER = """
 import json, os, time
 from shared.events import DialogportenEvent

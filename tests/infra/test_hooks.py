@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import docs_support
+
 pytestmark = pytest.mark.infra
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,10 +199,41 @@ def test_postprovision_gives_up_with_the_hosts_errors(fake_bin: Path, tmp_path: 
     assert completed.returncode == 1
     assert "is still 'Error'" in completed.stderr
     assert "not authorized" in completed.stderr
-    assert "When the deployment fails" in completed.stderr
+    assert "see docs/deploy.md, 'When the deployment fails'." in completed.stderr
+    assert docs_support.section("## When the deployment fails").page == docs_support.DOCS / "deploy.md"
 
 
 def test_postprovision_needs_the_deployment_outputs(fake_bin: Path, tmp_path: Path) -> None:
     completed, _ = run_hook("postprovision.sh", fake_bin, tmp_path, FAKE_HOST_STATES="Running")
     assert completed.returncode != 0
     assert "AZURE_RESOURCE_GROUP" in completed.stderr
+
+
+def test_the_docs_hook_lines_run_as_written(fake_bin: Path, tmp_path: Path) -> None:
+    """docs/deploy.md's path without azd runs both hooks by hand (``sh infra/hooks/...``, the resource group and
+    the app named inline): as written, from the checkout, against the fake az, they do what azd's hooks do."""
+    lines = docs_support.commands(docs_support.section("## Without azd: `az` and Core Tools").text)
+    hooks = [line for line in lines if "sh infra/hooks/" in line]
+    assert [h.split("sh infra/hooks/", 1)[1].split()[0] for h in hooks] == ["preprovision.sh", "postprovision.sh"]
+    log = tmp_path / "calls.log"
+    environment = {
+        "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "FAKE_LOG": str(log),
+        "FAKE_APP_ID": APP_ID,
+        "HOME": str(tmp_path),
+        "FAKE_USER_TYPE": "user",
+        "FAKE_HOST_STATES": "Error,Running",
+        "POSTPROVISION_INTERVAL_SECONDS": "0",
+        "RG": "rg-dp",
+        "APP": "func-dp-events-abc",
+    }
+    for line in hooks:
+        done = subprocess.run(
+            ["sh", "-c", line], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, (line, done.stdout, done.stderr)
+    calls = log.read_text(encoding="utf-8").splitlines()
+    assert "az provider register --namespace Microsoft.App --wait" in calls, calls
+    assert "az provider register --namespace Microsoft.Web --wait" in calls, calls
+    assert any(c.startswith("az functionapp show") and "rg-dp" in c and "func-dp-events-abc" in c for c in calls), calls
+    assert sum(c.startswith("az rest") for c in calls) >= 2  # waited until the host ran

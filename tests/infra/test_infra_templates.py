@@ -20,6 +20,7 @@ from pycep import BicepParser
 from devtools import export_catalog
 from shared import logs, settings
 from shared.events import catalog, messages
+from tests import docs_support
 
 pytestmark = pytest.mark.infra
 
@@ -732,7 +733,6 @@ def test_outputs_name_the_app_and_give_the_webhook_url_without_key() -> None:
 
 
 def test_deploy_guide_documents_every_parameter() -> None:
-    readme = (INFRA.parent / "README.md").read_text(encoding="utf-8")
-    guide = readme[readme.index("## Deploy to Azure") :]
-    rows = set(re.findall(r"^\| `(\w+)` \|", guide, re.MULTILINE))
-    assert rows == set(parse(MAIN)["parameters"]), "README's deploy parameter table and main.bicep differ"
+    table = docs_support.section("## Parameters").text
+    rows = set(re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE))
+    assert rows == set(parse(MAIN)["parameters"]), "docs/deploy.md's parameter table and main.bicep differ"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ from azure.core.credentials import AccessToken
 from devtools import verify_deploy
 from devtools.checks.infra.sdk_models import MODELS, ModelSpec, model_shape, unknown_properties
 from devtools.verify_deploy import Check, Expected, RestArm, Target
+from tests import docs_support
 from tests.infra import fake_arm
 from tests.infra.fake_arm import FakeAzure, serve
 
@@ -476,3 +478,27 @@ def test_the_webhook_probe_never_follows_a_redirect_with_the_function_key() -> N
         status, headers = verify_deploy.http_probe("POST", f"{sim.base_url}/api/events?code=SECRET-FUNCTION-KEY", {})
     assert (status, headers["location"]) == (302, f"{trap.url}/api/events?code=SECRET-FUNCTION-KEY")
     assert trap.requests == []
+
+
+def test_the_docs_verify_deploy_lines_pass_on_a_healthy_deployment(
+    fake: FakeAzure, shell: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every ``make verify-deploy`` line of the docs (the README's deploy in brief, docs/deploy.md's "After the
+    first deploy"), as make runs it (``python -m devtools.verify_deploy $(ARGS)``), in the azd project of a healthy
+    deployment; the ``--prefer azd`` line in a shell that still exports another deployment's names."""
+    assert "\nverify-deploy: $(STAMPS)/venv\n\t$(PY) -m devtools.verify_deploy $(ARGS)\n" in (
+        docs_support.ROOT / "Makefile"
+    ).read_text(encoding="utf-8")
+    shown = [(where, line) for where, line in docs_support.all_commands() if line.startswith("make verify-deploy")]
+    assert {where.heading for where, _ in shown} == {
+        "## Deploy to Azure, in brief",
+        "## After the first deploy: `make verify-deploy`",
+    }
+    for _, line in shown:
+        words = shlex.split(line)
+        assert words[:2] == ["make", "verify-deploy"], line
+        assert all(w.startswith("ARGS=") for w in words[2:]), line
+        args = [a for w in words[2:] for a in shlex.split(w.removeprefix("ARGS="))]
+        shell(azd=DEPLOYED, exported={**DEPLOYED, **STALE} if "--prefer" in args else {})
+        assert main(fake, *args) == 0, (line, capsys.readouterr().out)
+        assert "0 failed" in capsys.readouterr().out, line

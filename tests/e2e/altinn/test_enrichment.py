@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.azurite]
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
-#: A user's handler module, as the README shows it: the dialog in one line, and waiting until end users see it.
+#: A user's handler module, as docs/handlers.md shows it: the dialog in one line, and waiting until end users see it.
 FETCHER = """
 import json, os
 from shared.events import DialogCreated

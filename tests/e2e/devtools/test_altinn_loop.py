@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.altinn_sim import Client, Options, Simulator
 from devtools.azurite import Azurite, free_port, port_open
 from shared.stores.clients import StorageClients
+from tests import docs_support
 from tests.e2e.harness import HOST_JSON, ROOT, RUNNER_MODULE, Runner, get_dialog, recorded, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.azurite]
@@ -234,6 +235,13 @@ def test_catch_up_reads_a_stream_with_invisible_events_to_its_end(
 
 
 def test_make_run_with_altinn_sim_starts_the_simulator_beside_the_app_and_stops_it(tmp_path: Path) -> None:
+    """The whole loop's first line (docs/cli.md), also in the README's quick start, ``make run ARGS=--altinn-sim``:
+    make runs ``devtools.dev`` with those arguments (``test_make_run.py`` checks the Makefile's recipe); here on free
+    ports."""
+    [first, *rest] = docs_support.commands(docs_support.section("## The whole loop on one machine").text)
+    assert first == "make run ARGS=--altinn-sim"
+    assert first in docs_support.commands(docs_support.section("## Quick start").text)
+    assert rest[0] == "source .venv/bin/activate"  # then dpctl, in another shell
     port, sim_port = free_port(), free_port()
     log = tmp_path / "run.log"
     env = {k: v for k, v in os.environ.items() if k != "AzureWebJobsStorage"}

@@ -1,5 +1,6 @@
 """`make run`'s program, as a newcomer uses it: it starts, prints curls that work, and stops cleanly; a second one
-on a taken port says so and stops at once."""
+on a taken port says so and stops at once. The docs' curls for the running app (the dialog state, a timer run now,
+the validation ping) run as written against it."""
 
 from __future__ import annotations
 
@@ -19,9 +20,29 @@ from pathlib import Path
 import pytest
 
 from devtools.azurite import free_port, port_open
+from tests import docs_support
 from tests.conftest import ROOT, app_functions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.azurite]
+
+
+def test_the_quick_start_command_is_this_program() -> None:
+    """The README's `make run` is `python -m devtools.dev`, the program the tests below run."""
+    assert "make run" in docs_support.commands(docs_support.section("## Quick start").text)
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "\nrun: install\n\t$(PY) -m devtools.dev $(ARGS)\n" in makefile
+
+
+def docs_curl(heading: str, marker: str, port: int, **variables: str) -> subprocess.CompletedProcess[str]:
+    """The one curl of the section ``heading`` that holds ``marker``, run by bash as written, on ``port``."""
+    [line] = [
+        c for c in docs_support.commands(docs_support.section(heading).text) if c.startswith("curl ") and marker in c
+    ]
+    env = {**os.environ, **variables}
+    return subprocess.run(
+        ["bash", "-c", line.replace("localhost:7071", f"localhost:{port}")],
+        env=env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
 
 
 def test_make_run_prints_a_working_curl_and_stops_both_processes(tmp_path: Path) -> None:
@@ -68,6 +89,32 @@ def test_make_run_prints_a_working_curl_and_stops_both_processes(tmp_path: Path)
         assert row["dialogId"] == event["resourceinstance"]
         assert row["createdAt"] == event["time"]
 
+        # The dialog state's curl in the docs, once an event of its dialog (the recorded one) is in: the fields
+        # its example shows.
+        recorded = json.loads((ROOT / "tests" / "fixtures" / "events" / "dialog-created.json").read_text())
+        request = urllib.request.Request(
+            f"http://localhost:{port}/api/events",
+            data=json.dumps(recorded).encode(),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        read = docs_curl("## The dialog state", "/api/dialogs/", port)
+        while '"dialogId"' not in read.stdout and time.monotonic() < deadline:
+            time.sleep(0.3)
+            read = docs_curl("## The dialog state", "/api/dialogs/", port)
+        assert read.returncode == 0, read.stderr
+        [example] = docs_support.blocks(docs_support.section("## The dialog state").text, "json")
+        assert json.loads(read.stdout)["dialogId"] == json.loads(example)["dialogId"] == recorded["resourceinstance"]
+        assert set(json.loads(read.stdout)) == set(json.loads(example))
+        # The validation ping of "The webhook URL for Altinn", to this app's URL: a 2xx is what Altinn needs.
+        ping = docs_curl(
+            "## The webhook URL for Altinn", "validatesubscription", port, URL=f"http://localhost:{port}/api/events"
+        )
+        assert ping.returncode == 0, ping.stderr
+        assert ping.stdout.startswith("HTTP/1.1 200"), ping.stdout
+
         # Every timer of the app runs under the runner, and the printed admin curl runs one now.
         timers = [
             f.get_function_name() for f in app_functions() if f.get_trigger().get_binding_name() == "timerTrigger"
@@ -93,6 +140,13 @@ def test_make_run_prints_a_working_curl_and_stops_both_processes(tmp_path: Path)
         while ran not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert ran in log.read_text(), log.read_text()
+        # The local runner's admin curl in the docs runs it too.
+        admin_docs = docs_curl("## The local runner", "/admin/functions/", port)
+        assert admin_docs.returncode == 0, admin_docs.stderr
+        assert admin_docs.stdout.startswith("HTTP/1.1 202"), admin_docs.stdout
+        while log.read_text().count(ran) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert log.read_text().count(ran) == 2, log.read_text()
         with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as response:
             assert response.status == 200  # the host's landing page
 
@@ -124,8 +178,7 @@ def test_make_run_prints_a_working_curl_and_stops_both_processes(tmp_path: Path)
 
 
 def test_a_second_make_run_on_a_taken_port_says_so_and_fails(tmp_path: Path) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert 'make run ARGS="--port 7072"' in readme
+    assert 'make run ARGS="--port 7072"' in docs_support.section("## A second `make run`").text
     port = free_port()
     with socket.create_server(("127.0.0.1", port)) as taken:  # the first `make run`, as far as the port goes
         taken.listen()

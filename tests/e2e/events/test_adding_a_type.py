@@ -1,8 +1,9 @@
-"""The README's "Adding an event type" steps, followed in a copy of the tree: one row, one model, one command.
+"""The "Adding an event type" steps of docs/handlers.md, followed in a copy of the tree: one row, one model, one
+command.
 
-The row, the model and the command are read from the README itself, so the
+The row, the model and the command are read from the docs themselves, so the
 steps cannot drift from what works. ``make test`` is stood in for by the tests
-that a new type reaches: the catalog, the models, the README table, routing,
+that a new type reaches: the catalog, the models, the docs' event table, routing,
 the processing of the new type on a real Azurite, and the generated-files checks.
 """
 
@@ -12,15 +13,16 @@ import os
 import re
 import shutil
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from shared.events.catalog import BY_TYPE
+from tests import docs_support
 from tests.conftest import ROOT
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+#: The page whose event table ``make catalog`` rewrites (``devtools/docs.py``).
+EVENT_TABLE = "docs/webhook.md"
 #: Not copied: environments (linked instead), caches and local state.
 SKIP = shutil.ignore_patterns(
     ".git", ".venv", ".venv-checkov", "node_modules", ".make", "__pycache__", "*.pyc", ".pytest_cache",
@@ -29,17 +31,12 @@ SKIP = shutil.ignore_patterns(
 
 
 def steps() -> tuple[str, str, list[str]]:
-    """The catalog row, the model and the commands of the README's section."""
-    lines = README.splitlines()
-    start = lines.index("### Adding an event type")
-    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("#") and not lines[i].startswith("#!"))
-    section = "\n".join(lines[start:end])
-    python = [textwrap.dedent(b) for b in re.findall(r"```python\n(.*?)\n\s*```", section, flags=re.DOTALL)]
-    bash = [textwrap.dedent(b) for b in re.findall(r"```bash\n(.*?)\n\s*```", section, flags=re.DOTALL)]
+    """The catalog row, the model and the commands of the docs' section."""
+    section = docs_support.section("## Adding an event type").text
+    python = docs_support.python_blocks(section)
     assert len(python) == 2, "the section shows a catalog row and a model"
-    assert len(bash) == 1, "the section shows one command block"
-    commands = [line.split("#", 1)[0].strip() for line in bash[0].splitlines()]
-    return python[0].strip(), python[1].strip() + "\n", [c for c in commands if c]
+    assert len(docs_support.blocks(section, "bash")) == 1, "the section shows one command block"
+    return python[0].strip(), python[1].strip() + "\n", docs_support.commands(section)
 
 
 def run(command: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -48,11 +45,11 @@ def run(command: list[str], cwd: Path, timeout: float = 240) -> subprocess.Compl
 
 
 @pytest.mark.azurite
-def test_the_readmes_steps_add_a_type_that_is_routed_processed_documented_and_deployed(tmp_path: Path) -> None:
+def test_the_docs_steps_add_a_type_that_is_routed_processed_documented_and_deployed(tmp_path: Path) -> None:
     row, model, commands = steps()
     new_type = re.search(r'"(dialogporten\.[a-z.\-]+\.v1)"', row).group(1)  # type: ignore[union-attr]
     model_name = re.search(r"class (\w+)\(", model).group(1)  # type: ignore[union-attr]
-    assert new_type not in BY_TYPE, "the README's example must be a type the catalog does not have yet"
+    assert new_type not in BY_TYPE, "the docs' example must be a type the catalog does not have yet"
     assert commands[0] == "make catalog"
     assert commands[-1] == "make test"
 
@@ -62,7 +59,7 @@ def test_the_readmes_steps_add_a_type_that_is_routed_processed_documented_and_de
     (tree / "node_modules").symlink_to(ROOT / "node_modules")
     if (ROOT.parent / "shared").is_dir():  # the reference material beside the checkout (seed, conformance vectors)
         (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
-    original = {p: (ROOT / p).read_text(encoding="utf-8") for p in ("README.md", "infra/catalog.json")}
+    original = {p: (ROOT / p).read_text(encoding="utf-8") for p in (EVENT_TABLE, "infra/catalog.json")}
 
     # Step 1: the row, at the end of CATALOG.
     catalog_py = tree / "shared" / "events" / "catalog.py"
@@ -81,7 +78,7 @@ def test_the_readmes_steps_add_a_type_that_is_routed_processed_documented_and_de
     queue = new_type.replace(".", "-")
     assert f'"{queue}"' in (tree / "infra" / "catalog.json").read_text(encoding="utf-8")
     assert f'"{queue}-poison"' in (tree / "infra" / "catalog.json").read_text(encoding="utf-8")
-    assert f"| `{new_type}` | `{queue}` | `{model_name}` |" in (tree / "README.md").read_text(encoding="utf-8")
+    assert f"| `{new_type}` | `{queue}` | `{model_name}` |" in (tree / EVENT_TABLE).read_text(encoding="utf-8")
 
     # `make test`, for what a new type touches: the generated files' checks and the catalog-driven tests.
     python = str(tree / ".venv" / "bin" / "python")
@@ -103,7 +100,7 @@ def test_the_readmes_steps_add_a_type_that_is_routed_processed_documented_and_de
         "tests/integration/processing/test_pipeline.py::test_each_type_reaches_its_handler_typed_and_updates_the_dialog_row",
     ):
         assert f"{test}[{new_type}]" in passed, tested.stdout[-4000:]
-    assert "tests/unit/devtools/test_docs.py::test_readme_names_every_type_queue_and_setting" in passed
+    assert "tests/unit/devtools/test_docs.py::test_the_docs_name_every_type_queue_and_setting" in passed
 
     # The copy was changed, never the tree under test.
     assert {p: (ROOT / p).read_text(encoding="utf-8") for p in original} == original

@@ -291,7 +291,7 @@ def test_dpctl_catch_up_reads_past_short_pages_to_the_end(
     for e in events:
         sim.events.append(e)
     # A third of the stream is not the caller's to see, never a whole page in a row (Altinn would then answer
-    # an empty page mid-stream, which no client can tell from the end: see the README's catch-up limits).
+    # an empty page mid-stream, which no client can tell from the end: see docs/operations.md, catch-up's limits).
     sim.events.invisible_ids = {e["id"] for i, e in enumerate(events) if i % 3 == 1}
     visible = [e["id"] for e in events if sim.events.visible(e)]
     assert 0 < len(visible) < len(events)

@@ -55,7 +55,7 @@ SIM_RESOURCE: Final = "urn:altinn:resource:super-simple-service"
 SIM_ORG: Final = "991825827"
 SIM_EVENTS: Final = 60
 CREDENTIALS: Final = ("MASKINPORTEN_CLIENT_ID", "MASKINPORTEN_KID", "CONTRACT_RESOURCE")
-NO_CREDENTIALS: Final = "TT02: no credentials: {missing} not set (README: 'The contract suite against TT02')"
+NO_CREDENTIALS: Final = "TT02: no credentials: {missing} not set (docs/cli.md: 'The contract suite against TT02')"
 NO_DIALOG: Final = (
     "TT02: set CONTRACT_DIALOG_ID (a dialog of your organisation; scope digdir:dialogporten.serviceprovider)"
 )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import stat
 import subprocess
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from devtools import docs
+from tests import docs_support
 from tests.cli_support import dpctl
 
 
@@ -125,17 +124,16 @@ def test_keygen_makes_the_key_folder_owner_only(tmp_path: Path) -> None:
     assert (public["kid"], "d" in public) == ("key-2026", False)
 
 
-def test_the_readme_keeps_keys_where_git_ignores_them() -> None:
-    """The README's keygen command writes into a git-ignored place, and keygen's help names it."""
-    text = docs.README.read_text(encoding="utf-8")
-    commands = [shlex.split(c) for c in re.findall(r"^\s*(dpctl auth keygen .*)$", text, flags=re.MULTILINE)]
+def test_the_docs_keep_keys_where_git_ignores_them() -> None:
+    """Every keygen command of the docs writes into a git-ignored place, and keygen's help names it."""
+    commands = [shlex.split(c) for _, c in docs_support.all_commands() if c.startswith("dpctl auth keygen ")]
     assert commands
-    root = docs.README.parent
+    root = docs_support.ROOT
     for command in commands:
         out = command[command.index("--out") + 1]
         for written in (f"{out}.pem", f"{out}.jwk.json"):
             ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", written], cwd=root, check=False)
-            assert ignored.returncode == 0, f"{written} (from the README's `{' '.join(command)}`) is not git-ignored"
+            assert ignored.returncode == 0, f"{written} (from the docs' `{' '.join(command)}`) is not git-ignored"
     assert "keep keys in .keys/ (git-ignored)" in " ".join(dpctl("auth", "keygen", "--help").out.split())
     for path in ("any.pem", "elsewhere/any.pem", ".keys/any.txt"):
         assert subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=root, check=False).returncode == 0

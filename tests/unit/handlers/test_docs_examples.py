@@ -1,15 +1,14 @@
-"""The README's handler examples for the permanent-error API and the handler context run as written."""
+"""The handler examples of docs/handlers.md ("Writing your handler") run as written: the permanent error, the
+handler context, the whole dialog from Dialogporten and "not now"."""
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
 
-from devtools import docs
 from devtools.samples import sample_event
 from shared import settings
 from shared.errors import CannotSucceed, PermanentError, RetryLater
@@ -17,15 +16,14 @@ from shared.events.models import parse_event
 from shared.processing.registry import HandlerContext, Registry
 from shared.stores import clients as storage
 from shared.stores import devstorage
+from tests import docs_support
 
 
 def example(defining: str) -> dict[str, Any]:
-    text = docs.README.read_text(encoding="utf-8")
-    section = text[text.index("## Writing your handler") : text.index("### The dialog state")]
-    blocks = [b.split("```", 1)[0] for b in section.split("```python")[1:]]
-    [snippet] = [b for b in blocks if defining in b]
+    section = docs_support.section("## Writing your handler")
+    [snippet] = [b for b in docs_support.python_blocks(section.text) if defining in b]
     namespace: dict[str, Any] = {}
-    exec(compile(textwrap.dedent(snippet), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(snippet, str(section.page), "exec"), namespace)  # noqa: S102 - our own docs
     return namespace
 
 

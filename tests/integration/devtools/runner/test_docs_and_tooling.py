@@ -1,6 +1,8 @@
-"""The README's runner, Core Tools and bench commands run as written; the local settings, deploy and debug files hold.
+"""The docs' runner, Core Tools, contract-suite and bench commands run as written; the local settings, deploy and
+debug files hold.
 
-Each command test first finds its exact command in README.md, so that the README and the test cannot drift apart.
+Each command test first finds its exact command in the docs (``tests/docs_support.py``: by its section's heading,
+in whichever page holds it), so that the docs and the test cannot drift apart.
 """
 
 from __future__ import annotations
@@ -22,33 +24,20 @@ from devtools.azurite import Azurite, free_port, port_open
 from devtools.runner.cli import parser as runner_parser
 from devtools.runner.config import ensure_local_settings
 from shared.stores.clients import StorageClients
+from tests import docs_support
 from tests.conftest import app_functions
 
 ROOT = Path(__file__).resolve().parents[4]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def readme_section(title: str) -> str:
-    """From the heading ``title`` to the next heading of any level (a ``#`` inside a code block is no heading)."""
-    lines = README.splitlines()
-    start = lines.index(title)
-    fenced = False
-    for end in range(start + 1, len(lines)):
-        fenced ^= lines[end].startswith("```")
-        if not fenced and lines[end].startswith("#"):
-            return "\n".join(lines[start:end])
-    return "\n".join(lines[start:])
+def docs_section(heading: str) -> str:
+    """The section under ``heading`` in whichever page holds it, to the next heading of any level."""
+    return docs_support.section(heading, nested=False).text
 
 
 def bash_lines(section: str) -> list[str]:
     """The commands of the section's ```bash blocks, comments and blank lines dropped."""
-    lines = []
-    for block in re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL):
-        for line in block.splitlines():
-            command = line.split("  #", 1)[0].strip()
-            if command and not command.startswith("#"):
-                lines.append(command)
-    return lines
+    return docs_support.commands(section)
 
 
 def start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -79,7 +68,7 @@ def stop(process: subprocess.Popen[str]) -> str:
 
 
 def test_runner_help_as_written() -> None:
-    (command,) = [c for c in bash_lines(readme_section("## The local runner")) if c.endswith("--help")]
+    (command,) = [c for c in bash_lines(docs_section("## The local runner")) if c.endswith("--help")]
     done = subprocess.run(shlex.split(command), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "POST /admin/functions/<name>" in done.stdout
@@ -87,7 +76,7 @@ def test_runner_help_as_written() -> None:
 
 @pytest.mark.azurite
 def test_runner_functions_command_as_written(azurite: Azurite, clients: StorageClients) -> None:
-    (command,) = [c for c in bash_lines(readme_section("## The local runner")) if "--functions" in c]
+    (command,) = [c for c in bash_lines(docs_section("## The local runner")) if "--functions" in c]
     words = shlex.split(command)
     port = free_port()
     words[words.index("--port") + 1] = str(port)  # beside a `make run` on 7071
@@ -104,9 +93,15 @@ def test_runner_functions_command_as_written(azurite: Azurite, clients: StorageC
 def test_the_contract_suite_against_tt02_as_written_skips_without_credentials_and_exits_0() -> None:
     """Without the TT02 settings, ``make contract-tt02`` runs the suite's TT02 half, each test skipped with the
     settings that are missing, and nothing against the simulator (that half runs in ``make test``)."""
-    section = readme_section("### The contract suite against TT02")
+    section = docs_section("## The contract suite against TT02")
     (command,) = [c for c in bash_lines(section) if c.startswith("make ")]
     assert command == "make contract-tt02"
+    # The exports before it name what the suite reads: the settings its skip reason names below, and the option.
+    exports = [c for c in bash_lines(section) if c.startswith("export ")]
+    exported = {name for line in exports for name in re.findall(r"\b([A-Z][A-Z0-9_]*)=", line)}
+    assert exported == {
+        "MASKINPORTEN_CLIENT_ID", "MASKINPORTEN_KID", "MASKINPORTEN_KEY_FILE", "CONTRACT_RESOURCE", "CONTRACT_DIALOG_ID"
+    }, exported  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MASKINPORTEN_", "CONTRACT_", "MAKE"))}
     done = subprocess.run(
         shlex.split(command), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
@@ -117,7 +112,7 @@ def test_the_contract_suite_against_tt02_as_written_skips_without_credentials_an
     reasons = set(re.findall(r"^SKIPPED \[\d+\] \S+: (.*)$", done.stdout, flags=re.MULTILINE))
     assert reasons == {
         "TT02: no credentials: MASKINPORTEN_CLIENT_ID, MASKINPORTEN_KID, CONTRACT_RESOURCE, MASKINPORTEN_KEY_FILE "
-        "or MASKINPORTEN_KEY not set (README: 'The contract suite against TT02')"
+        "or MASKINPORTEN_KEY not set (docs/cli.md: 'The contract suite against TT02')"
     }
 
 
@@ -146,7 +141,7 @@ def test_the_runner_says_which_port_is_taken() -> None:
 
 
 def test_bench_help_as_written() -> None:
-    section = readme_section("## Benchmarks")
+    section = docs_section("## Benchmarks")
     (command,) = [c for c in bash_lines(section) if "--help" in c]
     assert "make bench ARGS=--quick" in bash_lines(section)
     done = subprocess.run(shlex.split(command), cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
@@ -157,8 +152,8 @@ def test_bench_help_as_written() -> None:
 
 @pytest.mark.azurite
 def test_core_tools_commands_as_written_up_to_func_start(azurite: Azurite, clients: StorageClients) -> None:
-    """Everything but `func start` itself (Core Tools is not installed here), in the README's order."""
-    commands = bash_lines(readme_section("### With Azure Functions Core Tools"))
+    """Everything but `func start` itself (Core Tools is not installed here), in the docs' order."""
+    commands = bash_lines(docs_section("## With Azure Functions Core Tools"))
     assert commands[0] == "make install"  # before the Azurite it installs is started
     assert commands[-1] == "source .venv/bin/activate && func start"
     assert not any("npx" in c for c in commands)
@@ -171,9 +166,9 @@ def test_core_tools_commands_as_written_up_to_func_start(azurite: Azurite, clien
     words = shlex.split(line.removesuffix("&").strip())
     emulator = Azurite.on_free_ports()
     ports = [emulator.blob_port, emulator.queue_port, emulator.table_port]
-    # The README's line on free ports (the session's Azurite and a `make run` hold others), in a scratch folder.
+    # The docs' line on free ports (the session's Azurite and a `make run` hold others), in a scratch folder.
     words += ["--blobPort", str(ports[0]), "--queuePort", str(ports[1]), "--tablePort", str(ports[2])]
-    scratch = Path(__import__("tempfile").mkdtemp(prefix="azurite-readme-"))
+    scratch = Path(__import__("tempfile").mkdtemp(prefix="azurite-docs-"))
     emulator_process: subprocess.Popen[bytes] = subprocess.Popen(
         [str(ROOT / words[0]), *words[1:]], cwd=scratch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -201,8 +196,8 @@ def test_core_tools_commands_as_written_up_to_func_start(azurite: Azurite, clien
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def test_the_admin_curl_in_the_readme_names_a_timer_of_the_app() -> None:
-    (curl,) = re.findall(r"^curl .*/admin/functions/.*$", readme_section("## The local runner"), flags=re.MULTILINE)
+def test_the_admin_curl_in_the_docs_names_a_timer_of_the_app() -> None:
+    (curl,) = re.findall(r"^curl .*/admin/functions/.*$", docs_section("## The local runner"), flags=re.MULTILINE)
     name = re.search(r"/admin/functions/(\w+)", curl).group(1)  # type: ignore[union-attr]
     triggers = {f.get_function_name(): f.get_trigger().get_binding_name() for f in app_functions()}
     assert triggers.get(name) == "timerTrigger", sorted(triggers)
