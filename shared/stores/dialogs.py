@@ -37,8 +37,9 @@ Limits: the rows are never deleted (one small row per event per dialog), and a
 read costs a query over the dialog's rows, so a dialog with thousands of events
 costs more to read than to write. Only this state is exactly-once by
 construction: a user's handler with outside effects relies on the idempotency
-store (see :mod:`shared.stores.idempotency`) and should itself be idempotent for the
-rare case of a claim that expires mid-run.
+claim (see :mod:`shared.stores.idempotency`), which is kept on this same row
+(its columns ``status``, ``owner``, ``expires_at``, ...; the fold ignores them), and
+should itself be idempotent for the rare case of a claim that expires mid-run.
 
 Layout and upgrade
 ------------------

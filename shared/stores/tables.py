@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 
@@ -18,14 +19,17 @@ __all__ = ["ensure_table", "forget_tables", "record_key"]
 _SAFE_KEY = re.compile(r"[A-Za-z0-9._:@=+-]{1,200}")
 
 _ENSURED: Final[weakref.WeakKeyDictionary[Any, set[str]]] = weakref.WeakKeyDictionary()
+_ENSURING: Final = threading.Lock()
 
 
 def ensure_table(tables: TableServiceClient, name: str) -> TableClient:
     """The table client, creating the table on first use per process (Bicep creates it in Azure)."""
     done = _ENSURED.setdefault(tables, set())
     if name not in done:
-        tables.create_table_if_not_exists(name)
-        done.add(name)
+        with _ENSURING:  # the first invocations arrive together: one request, not one each
+            if name not in done:
+                tables.create_table_if_not_exists(name)
+                done.add(name)
     return table_client(tables, name)
 
 
