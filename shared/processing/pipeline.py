@@ -68,7 +68,6 @@ from shared.processing.hostconfig import QueueSettings, host_queue_settings
 from shared.processing.registry import HandlerContext, Registry
 from shared.settings import Settings
 from shared.stores.clients import NEVER_EXPIRE, StorageClients, queue_client, send_creating_queue
-from shared.stores.idempotency import IdempotencyStore
 
 __all__ = [
     "DUPLICATE",
@@ -188,6 +187,8 @@ def _process(
         outcome = DUPLICATE if any(result is False for result in applied) else HANDLED
         log(outcome)
         return outcome
+
+    from shared.stores.idempotency import IdempotencyStore  # only when a handler has effects (not on the default path)
 
     store = IdempotencyStore.from_settings(clients.tables, cfg)
     try:
