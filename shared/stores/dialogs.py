@@ -69,7 +69,7 @@ from shared import logs
 from shared.events.catalog import Family
 from shared.events.identity import event_key
 from shared.events.models import ActivityEvent, DialogportenEvent, TransmissionEvent
-from shared.stores.tables import ensure_table, record_key
+from shared.stores.tables import ensure_table, insert, record_key
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
@@ -404,7 +404,7 @@ class DialogStore:
         marker) and left out when the state is folded: it counts once either way.
         """
         try:
-            self.table.create_entity(EventFact.of(event).to_entity())
+            insert(self._tables, self._table_name, EventFact.of(event).to_entity())
         except ResourceExistsError:
             return False
         return True

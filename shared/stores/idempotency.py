@@ -107,7 +107,7 @@ from shared.events.identity import event_key
 from shared.stores import tables
 from shared.stores.clients import table_client
 from shared.stores.dialogs import DIALOGS_TABLE, MARKER_PREFIX, EventFact
-from shared.stores.tables import ensure_table, record_key
+from shared.stores.tables import ensure_table, insert, record_key
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
@@ -279,7 +279,7 @@ class IdempotencyStore:
     def _claim(
         self, table_name: str, partition: str, row: str, fields: dict[str, Any], *, event_id: str, key: str, rows: bool
     ) -> Claim:
-        table = self._table(table_name)
+        table = table_client(self._tables, table_name)  # created by the first insert if missing
         # Our mark on the record. When a write lands but its response is lost (a timeout), the
         # next look meets our own record: the owner tells it is ours, so the event runs now
         # instead of waiting out its own claim as a duplicate of itself.
@@ -294,7 +294,7 @@ class IdempotencyStore:
             expires = now + self.claim_timeout
             claim = {"status": INPROGRESS, "expires_at": expires, "claimed_at": now, "owner": owner}
             try:
-                return made(_etag(table.create_entity(fields | claim)), expires)
+                return made(_etag(insert(self._tables, table_name, fields | claim)), expires)
             except ResourceExistsError:
                 pass
             except ServiceResponseError:
@@ -431,7 +431,7 @@ class IdempotencyStore:
             entity: dict[str, Any] = {"PartitionKey": claim.partition, "RowKey": claim.row, "status": COMPLETED}
             entity |= {"expires_at": now + self.retention, "completed_at": now}
             try:
-                self._table(claim.table).update_entity(
+                table_client(self._tables, claim.table).update_entity(
                     entity, mode=UpdateMode.MERGE, etag=claim.etag, match_condition=MatchConditions.IfNotModified
                 )
                 return
@@ -449,7 +449,7 @@ class IdempotencyStore:
     def _completed_by(self, claim: Claim, *, swallow: bool = False) -> bool:
         """Whether the record is completed under ``claim``'s owner token (our own write landed)."""
         try:
-            entity = self._table(claim.table).get_entity(claim.partition, claim.row)
+            entity = table_client(self._tables, claim.table).get_entity(claim.partition, claim.row)
         except ResourceNotFoundError:
             return False
         except AzureError:
@@ -464,7 +464,7 @@ class IdempotencyStore:
         A record of its own is deleted; a dialog row stays (the dialog state counts the event) and says
         ``RELEASED``. Either is conditional on the claim's etag: a new owner's claim is left alone.
         """
-        table = self._table(claim.table)
+        table = table_client(self._tables, claim.table)  # it exists: the claim was written there
         with contextlib.suppress(ResourceModifiedError, ResourceNotFoundError):
             if not claim.in_dialog:
                 table.delete_entity(
