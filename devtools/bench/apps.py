@@ -3,7 +3,7 @@
 * ``noop``    - one queue function on the benchmark's queue that does nothing: the runner's own cost.
 * ``state``   - the app as it ships (the default dialog-state handlers: one insert per event).
 * ``effects`` - the app plus a handler that keeps the default of outside effects, so each event
-  is claimed and completed in the idempotency store around the handlers.
+  is claimed (its dialog row's insert) and completed (a merge of that row) around the handlers.
 
 Each also answers ``GET /api/bench/requests`` with the number of HTTP requests the process has
 sent, counted where they leave ``requests`` for the network: the storage requests per event.

@@ -190,7 +190,7 @@ def first_invocation(runs: int = 3) -> dict[str, float]:
         "t=time.perf_counter(); import function_app; imported=(time.perf_counter()-t)*1000\n"
         "from azure.functions.queue import QueueMessage\n"
         "from devtools.samples import sample_event\n"
-        "from shared import catalog, messages\n"
+        "from shared.events import catalog, messages\n"
         "row = catalog.BY_TYPE['dialogporten.dialog.activity.information.v1']\n"
         "fns = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}\n"
         "fn = fns[row.function_name]\n"

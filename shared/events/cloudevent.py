@@ -90,6 +90,8 @@ def _is_uri_reference(value: str) -> bool:
     first_delim = min((i for i in (value.find("/"), value.find("?"), value.find("#")) if i >= 0), default=len(value))
     if sep and len(scheme) < first_delim and not _SCHEME.fullmatch(scheme):
         return False
+    if "[" not in value and "]" not in value:
+        return True  # urlsplit refuses an ASCII URI only for its brackets (an IPv6 host): no need to split it
     try:
         urlsplit(value)
     except ValueError:  # e.g. an unbalanced "[" in the authority

@@ -74,6 +74,12 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
+#: Built once: ``json.loads`` with hooks builds a new decoder (and scanner) on every call.
+_DECODER: Final = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_no_duplicates
+)
+
+
 def parse_json(raw: bytes, what: str = "body") -> Any:
     """Strict JSON: UTF-8, no NaN/Infinity or out-of-range numbers, no lone surrogates, no duplicate names.
 
@@ -90,9 +96,7 @@ def parse_json(raw: bytes, what: str = "body") -> Any:
     if not text.strip():
         raise InvalidJson("empty-body", f"The {what} is empty; expected a CloudEvent", FieldError(what, "required"))
     try:
-        parsed = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_no_duplicates
-        )
+        parsed = _DECODER.decode(text)
     except RecursionError:
         raise InvalidJson(
             "invalid-json", f"The {what} is nested too deeply", FieldError(what, "JSON nesting too deep")

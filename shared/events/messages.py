@@ -42,7 +42,11 @@ _CLAIM_CHECK_QUEUES: Final = frozenset([row.queue for row in CATALOG] + [UNROUTE
 
 def serialize_event(event: Mapping[str, Any]) -> str:
     """The structured-JSON form stored on the queue (compact; non-ASCII kept as is)."""
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(event)
+
+
+#: Built once: ``json.dumps`` with arguments builds a new encoder on every call.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def fits_inline(body: str) -> bool:

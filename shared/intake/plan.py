@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -46,6 +47,8 @@ from shared.intake.problems import (
 )
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from shared.settings import Settings
 
 __all__ = [
@@ -161,17 +164,13 @@ def model_errors(obj: Mapping[str, Any], prefix: str = "") -> list[FieldError]:
     event_type = obj.get("type")
     if not isinstance(event_type, str) or catalog.lookup(event_type) is None:
         return []
-    # Imported on the first catalog event, not at indexing: pydantic is heavy for a cold start.
-    from pydantic import ValidationError
-
-    from shared.events import models as events
-
+    events, validation_error = _models()
     model = events.model_for(event_type)
     if model is None:
         return []
     try:
         model.model_validate(obj)
-    except ValidationError as exc:
+    except validation_error as exc:
         return [
             FieldError(
                 prefix + (".".join(str(part) for part in err["loc"]) or "(event)"),
@@ -181,6 +180,17 @@ def model_errors(obj: Mapping[str, Any], prefix: str = "") -> list[FieldError]:
             for err in exc.errors(include_url=False)
         ]
     return []
+
+
+@lru_cache(maxsize=1)
+def _models() -> tuple[Any, type[ValidationError]]:
+    """The typed models and pydantic's ValidationError, imported on the first catalog event, not at indexing
+    (pydantic is heavy for a cold start), and looked up once rather than on every event."""
+    from pydantic import ValidationError
+
+    from shared.events import models
+
+    return models, ValidationError
 
 
 def verdict(obj: Any, policy: Policy, prefix: str = "") -> tuple[list[FieldError], str | None]:
@@ -408,10 +418,14 @@ def _peek_ids(obj: Any) -> tuple[str | None, str | None]:
 # --------------------------------------------------------------------------- the whole request
 
 
+#: Built once: ``json.dumps`` with arguments builds a new encoder on every call.
+_RESPONSE_JSON: Final = json.JSONEncoder(ensure_ascii=False)
+
+
 def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> WebhookResponse:
     return WebhookResponse(
         status,
-        json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        _RESPONSE_JSON.encode(payload).encode("utf-8"),
         {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
     )
 
@@ -559,7 +573,7 @@ def send_all(
     if not jobs:
         return []
     started = time.monotonic()
-    stop = threading.Event()
+    stop = threading.Event() if len(jobs) > 1 else _NeverSet()
 
     def send(job: Job) -> EventOutcome:
         event = job.routed.event
@@ -586,6 +600,16 @@ def send_all(
         return [send(jobs[0])]
     with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(jobs)), thread_name_prefix="ingest-send") as pool:
         return list(pool.map(send, jobs))
+
+
+class _NeverSet:
+    """A stop flag for a request of one event: nothing is sent after its only send (no lock needed)."""
+
+    def is_set(self) -> bool:
+        return False
+
+    def set(self) -> None:
+        return None
 
 
 def _failed(job: Job, exc: Exception) -> EventOutcome:

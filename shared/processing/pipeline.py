@@ -8,11 +8,13 @@
    storage account's lifecycle rule deletes it after ``claimCheckRetentionDays``);
 2. turn it into the typed event of the queue's type (:mod:`shared.events.models`);
 3. when a handler of its type may have outside effects (the default for a
-   user's handler), claim the event's identity, ``source`` + ``id``, in the
-   idempotency store (:mod:`shared.stores.idempotency`); when every handler declared
-   none (``@handles(..., effects=False)``, like the default dialog-state
-   handlers, whose one insert per event is its own exactly-once step), skip
-   the claim and its two storage requests;
+   user's handler), claim the event's identity, ``source`` + ``id``
+   (:mod:`shared.stores.idempotency`): the claim is the event's own row in its
+   dialog, so its one insert also counts the event in the dialog state, and the
+   default dialog-state handler has nothing left to do; when every handler
+   declared none (``@handles(..., effects=False)``, like the default
+   dialog-state handlers, whose one insert per event is its own exactly-once
+   step), skip the claim and its completion;
 4. run the registered handlers (:mod:`shared.handlers`) with a
    :class:`~shared.processing.registry.HandlerContext` holding this call's
    storage clients, then mark the event completed (when claimed).
@@ -63,15 +65,14 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared import logs
 from shared.errors import AlreadyCompleted, AlreadyInProgress, ClaimLost, MessageError, PermanentError, RetryLater
 from shared.events.catalog import BY_QUEUE, poison_queue_for
-from shared.events.identity import event_key
 from shared.events.messages import decode_message, resolve_claim_check, summary
 from shared.events.models import DialogportenEvent, EventError, parse_event
 from shared.logs import Outcome
+from shared.processing.defaults import keep_dialog_state
 from shared.processing.hostconfig import QueueSettings, host_queue_settings
 from shared.processing.registry import HandlerContext, Registry
 from shared.settings import Settings
 from shared.stores.clients import NEVER_EXPIRE, StorageClients, queue_client, send_creating_queue
-from shared.stores.idempotency import IdempotencyStore
 
 __all__ = [
     "DEFERRED",
@@ -226,16 +227,11 @@ def _process(
         log(outcome)
         return outcome
 
+    from shared.stores.idempotency import IdempotencyStore  # only when a handler has effects (not on the default path)
+
     store = IdempotencyStore.from_settings(clients.tables, cfg)
     try:
-        claim = store.claim(
-            event_key(event.source, event.id),
-            legacy_key=event.id,
-            event_id=event.id,
-            source=event.source,
-            event_type=event.type,
-            dialog_id=event.dialog_id,
-        )
+        claim = store.claim_event(event)
     except AlreadyCompleted:
         log(DUPLICATE)
         return DUPLICATE
@@ -247,6 +243,8 @@ def _process(
         log(RETRY, logging.WARNING, reason=f"in progress elsewhere; put back, visible again in {delay} s")
         return RETRY
 
+    if claim.in_dialog:  # the claim inserted the event's row: the dialog state counts it already
+        chosen = [handler for handler in chosen if handler.fn is not keep_dialog_state]
     try:
         for handler in chosen:
             handler(event, ctx)

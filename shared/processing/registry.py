@@ -27,7 +27,8 @@ Outside effects
 ---------------
 A handler is taken to have *outside effects* (a call to another system, a row in your own table) unless it
 says otherwise, and processing then wraps the event in an idempotency claim
-(:mod:`shared.stores.idempotency`): two more storage requests per event, and the handler runs once per
+(:mod:`shared.stores.idempotency`), kept in the event's own row of the dialog state: its insert replaces the
+default handler's, and its completion is one more storage request per event; the handler runs once per
 event even when the queue delivers it again. ``@handles(Model, effects=False)`` declares a handler whose
 work is idempotent by construction or free of effects, like the default dialog-state handler, whose one
 insert per event is its own exactly-once step. When no handler of an event has effects, no claim is made:

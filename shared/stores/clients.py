@@ -29,6 +29,15 @@ from collections.abc import Callable
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
+# The HTTP stack every storage client sends through. Every function's first invocation needs it (the
+# webhook's first event, a queue message, a timer run: each sends a storage request), so it loads with
+# the app (indexing) instead of inside that first invocation. The storage SDKs still load on first use:
+# an instance of the HTTP functions never needs the table SDK, one of a queue function never the blob SDK.
+import requests
+from azure.core.pipeline.transport import RequestsTransport
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
 from shared import settings as settings_module
 from shared.errors import SettingsError
 from shared.settings import Settings, StorageSettings
@@ -47,11 +56,6 @@ POOL_SIZE: Final = 32
 
 def transport(pool_size: int = POOL_SIZE) -> Any:
     """An HTTP transport of its own for one client: no proxy look-ups, a pool sized to the concurrency."""
-    import requests
-    from azure.core.pipeline.transport import RequestsTransport
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
-
     session = requests.Session()
     # Proxy settings are not read from the environment: requests would scan it on every call.
     session.trust_env = False

@@ -37,8 +37,9 @@ Limits: the rows are never deleted (one small row per event per dialog), and a
 read costs a query over the dialog's rows, so a dialog with thousands of events
 costs more to read than to write. Only this state is exactly-once by
 construction: a user's handler with outside effects relies on the idempotency
-store (see :mod:`shared.stores.idempotency`) and should itself be idempotent for the
-rare case of a claim that expires mid-run.
+claim (see :mod:`shared.stores.idempotency`), which is kept on this same row
+(its columns ``status``, ``owner``, ``expires_at``, ...; the fold ignores them), and
+should itself be idempotent for the rare case of a claim that expires mid-run.
 
 Layout and upgrade
 ------------------
@@ -68,7 +69,7 @@ from shared import logs
 from shared.events.catalog import Family
 from shared.events.identity import event_key
 from shared.events.models import ActivityEvent, DialogportenEvent, TransmissionEvent
-from shared.stores.tables import ensure_table, record_key
+from shared.stores.tables import ensure_table, insert, record_key
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
@@ -403,7 +404,7 @@ class DialogStore:
         marker) and left out when the state is folded: it counts once either way.
         """
         try:
-            self.table.create_entity(EventFact.of(event).to_entity())
+            insert(self._tables, self._table_name, EventFact.of(event).to_entity())
         except ResourceExistsError:
             return False
         return True

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 from azure.functions.queue import QueueMessage
 
 from shared import settings
@@ -182,3 +183,74 @@ def test_the_legacy_look_up_stops_once_no_legacy_record_can_be_live(clients: Sto
     later.purge_expired()
     idempotency.forget_tables()
     assert later.keyed_since() == since  # housekeeping never purges the row
+
+
+class Sent:
+    """Every HTTP request any client sends, counted where it leaves for the network."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.lines: list[str] = []
+        original = requests.Session.send
+
+        def send(session: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> Any:
+            self.lines.append(f"{request.method} {request.path_url}")
+            return original(session, request, **kwargs)
+
+        monkeypatch.setattr(requests.Session, "send", send)
+
+    def to_idempotency_table(self) -> list[str]:
+        return [line for line in self.lines if f"/{IDEMPOTENCY_TABLE}" in line.split("?")[0]]
+
+    def reads_of(self, record: str) -> list[str]:
+        return [line for line in self.to_idempotency_table() if line.startswith("GET") and record in line]
+
+
+def test_an_install_that_never_held_an_id_keyed_record_reads_none(
+    seen: list[DialogportenEvent], clients: StorageClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh install: after the process's first look, no event touches the idempotency table."""
+    sent = Sent(monkeypatch)
+    dialog_id = str(uuid.uuid4())
+    first = load_fixture("seed-created.json") | {"resourceinstance": dialog_id}
+    deliver(first)
+    sent.lines.clear()
+    for n in range(3):
+        deliver(first | {"id": str(uuid.uuid4()), "time": f"2026-03-16T11:00:0{n}Z"})
+    assert len(seen) == 4
+    assert sent.to_idempotency_table() == []
+
+
+def test_the_id_keyed_look_up_runs_exactly_while_such_a_record_can_be_live(
+    clients: StorageClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked once per process (and again each minute), not per event: none at first, so no read; one that an
+    instance of the older version writes during the deployment's overlap is found at the next look; once none
+    is live and no such instance can be left (a day on), the question is closed for good."""
+    idempotency.forget_tables()
+    now = [datetime.now(UTC)]
+    store = IdempotencyStore(
+        clients.tables, claim_timeout_seconds=600, retention_seconds=7 * 86400, clock=lambda: now[0]
+    )
+    sent = Sent(monkeypatch)
+    created, fresh = load_fixture("seed-created.json"), load_fixture("seed-activity-signature-provided.json")
+    fresh["id"] = str(uuid.uuid4())
+
+    def claim(obj: dict[str, Any]) -> None:
+        info = {"event_type": obj["type"], "dialog_id": obj["resourceinstance"]}
+        store.claim(event_key(obj["source"], obj["id"]), legacy_key=obj["id"], **info)
+
+    claim(fresh)
+    assert sent.reads_of(record_key(fresh["id"])) == []  # none anywhere: not looked up
+    _legacy_record(clients, created)  # an old instance, still running, handles the event
+    now[0] += idempotency.ID_KEYED_RECHECK
+    with pytest.raises(idempotency.AlreadyCompleted):
+        claim(created)  # its duplicate, a minute later, on this version: refused
+    assert len(sent.reads_of(record_key(created["id"]))) == 1
+    now[0] += timedelta(days=7, minutes=1)  # that record expired; a day has passed: no old instance is left
+    later = load_fixture("seed-created.json") | {"id": str(uuid.uuid4())}
+    claim(later)
+    sent.lines.clear()
+    for _ in range(3):
+        now[0] += 2 * idempotency.ID_KEYED_RECHECK
+        claim(later | {"id": str(uuid.uuid4())})
+    assert [line for line in sent.to_idempotency_table() if line.startswith("GET")] == []

@@ -303,7 +303,7 @@ def test_an_event_whose_worker_died_holding_the_claim_runs_once_the_claim_expire
     obj = fixture_for("dialogporten.dialog.deleted.v1")
     queue = BY_TYPE[obj["type"]].queue
     dead = IdempotencyStore(env.tables, claim_timeout_seconds=CLAIM_TIMEOUT, retention_seconds=60)
-    dead.claim(event_key(obj["source"], obj["id"]))  # a worker claimed it, then its process was killed
+    dead.claim_event(parse_event(obj))  # a worker claimed it, then its process was killed
     started = time.monotonic()
     deliver(queue, serialize_event(obj))  # the message reappears while the claim is still live
     assert recorder.seen == []

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import requests
-from azure.core.exceptions import ResourceNotFoundError
 
 from devtools.samples import sample_event
 from shared import settings
@@ -20,7 +19,7 @@ from shared.events.models import DialogportenEvent, parse_event
 from shared.processing.pipeline import process_message
 from shared.stores import idempotency
 from shared.stores.clients import StorageClients
-from shared.stores.dialogs import DIALOGS_TABLE, DialogStore, fold
+from shared.stores.dialogs import DIALOGS_TABLE, DialogStore, fold, marker_key
 from shared.stores.idempotency import IDEMPOTENCY_TABLE, event_key
 from tests.conftest import app_handlers
 
@@ -119,12 +118,10 @@ def process(app_env: dict[str, str], clients: StorageClients) -> Callable[[Dialo
 
 
 def claim_record(clients: StorageClients, event: DialogportenEvent) -> dict[str, Any] | None:
-    try:
-        return dict(
-            clients.tables.get_table_client(IDEMPOTENCY_TABLE).get_entity(event_key(event.source, event.id), "")
-        )
-    except ResourceNotFoundError:
-        return None
+    """The event's claim: on its own row in its dialog (the columns a claim writes), None when unclaimed."""
+    row = clients.tables.get_table_client(DIALOGS_TABLE).get_entity(event.dialog_id, marker_key(event))
+    claim = {k: row[k] for k in ("status", "owner", "expires_at") if k in row}
+    return claim or None
 
 
 def test_the_default_handlers_alone_cost_one_insert_and_no_claim(
@@ -174,3 +171,33 @@ def test_a_handler_declared_free_of_effects_runs_unclaimed_on_every_delivery(
         app_handlers().remove(pure)
     assert seen == [event, event]
     assert claim_record(clients, event) is None
+
+
+def test_a_handler_with_effects_costs_the_rows_insert_and_one_merge(
+    process: Callable[[DialogportenEvent], str], clients: StorageClients, sent: Requests
+) -> None:
+    """The claim is the event's own row in its dialog: inserting it claims the event and counts it in the
+    state; completing it is a merge of that row. Nothing else is read or written per event."""
+    seen: list[DialogportenEvent] = []
+    effect = seen.append
+    app_handlers().add(effect, DialogportenEvent)
+    try:
+        first, *rest = events(str(uuid.uuid4()), "created", "activity.information", "seen", "updated")
+        assert process(first) == "handled"  # a process's first claim also asks whether id-keyed records exist
+        sent.sent.clear()
+        assert [process(event) for event in rest] == ["handled"] * 3
+        assert [process(event) for event in rest] == ["duplicate"] * 3
+    finally:
+        app_handlers().remove(effect)
+    table = f"/devstoreaccount1/{DIALOGS_TABLE}"
+    handled = [f"POST {table}", f"PATCH {table}"] * 3
+    duplicates = [f"POST {table}", f"GET {table}"] * 3  # the insert refused, the row read: completed
+    assert [line.split("(")[0] for line in sent.sent] == handled + duplicates
+    assert seen == [first, *rest]
+    state = DialogStore(clients.tables).get(first.dialog_id)
+    assert state is not None
+    assert state.events_applied == 4
+    for event in [first, *rest]:
+        record = claim_record(clients, event)
+        assert record is not None
+        assert record["status"] == "COMPLETED"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.events import cloudevent
 from tests.conftest import CONFORMANCE
@@ -101,6 +104,16 @@ def test_time_must_be_a_string() -> None:
 )
 def test_source_is_a_uri_reference(source: str, ok: bool) -> None:
     assert (cloudevent.validate({**MINIMAL, "source": source}) == []) is ok
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="ab:/?#@!$&'()*+,;=%09AF.-_~", max_size=24))
+def test_urlsplit_refuses_no_uri_without_brackets(value: str) -> None:
+    """Why the URI-reference check may skip ``urlsplit`` for a value with no ``[`` or ``]``: for an ASCII value
+    it raises only for an IPv6 host's brackets, so it could not change the verdict."""
+    urlsplit(value)
+    urlsplit("//" + value)
+    urlsplit("http://" + value)
 
 
 @pytest.mark.parametrize(
