@@ -127,8 +127,9 @@ def workdir(tmp_path: Path) -> Path:
 def start_runner(azurite: Azurite, workdir: Path, clients: StorageClients) -> Iterator[Callable[..., Runner]]:
     started: list[Runner] = []
 
-    def start(*extra_args: str, **extra_env: str) -> Runner:
-        port = free_port()
+    def start(*extra_args: str, port: int | None = None, **extra_env: str) -> Runner:
+        """A runner on ``port`` (a free one unless given: a subscription's endpoint needs the same one again)."""
+        port = port or free_port()
         log = workdir / f"runner-{len(started)}.log"
         env = {
             **os.environ,

@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,9 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.altinn_sim import Client, Options, Simulator
 from devtools.azurite import Azurite, free_port, port_open
-from shared.stores.clients import StorageClients
 from tests import docs_support
-from tests.e2e.harness import HOST_JSON, ROOT, RUNNER_MODULE, Runner, get_dialog, recorded, wait_for
+from tests.e2e.harness import ROOT, Runner, get_dialog, recorded, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.azurite]
 RESOURCE = "urn:altinn:resource:super-simple-service"
@@ -48,42 +46,11 @@ def sim() -> Iterator[Simulator]:
 
 
 @pytest.fixture
-def app(azurite: Azurite, workdir: Path, clients: StorageClients) -> Iterator[Callable[[], Runner]]:
-    """Starts the runner, always on the same port (the subscription's endpoint), as often as asked."""
+def app(start_runner: Callable[..., Runner]) -> Callable[[], Runner]:
+    """Starts the runner, always on the same port (the subscription's endpoint), as often as asked, with the
+    app's own claim timeout (the harness shortens it for the fault tests)."""
     port = free_port()
-    (workdir / "host.json").write_text(json.dumps(HOST_JSON), encoding="utf-8")
-    started: list[Runner] = []
-
-    def start() -> Runner:
-        log = workdir / f"runner-{len(started)}.log"
-        env = {
-            **os.environ,
-            "AzureWebJobsStorage": azurite.connection_string,
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join([str(workdir / "site"), str(ROOT)]),
-            "E2E_RECORD": str(workdir / "record.jsonl"),
-        }
-        command = [sys.executable, "-m", RUNNER_MODULE, "--port", str(port), "--host-json", str(workdir / "host.json")]
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        runner = Runner(process, f"http://127.0.0.1:{port}/api", log)
-        started.append(runner)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{runner.base}/dialogs/{uuid.uuid4()}", timeout=1)
-                return runner
-            except urllib.error.HTTPError:
-                return runner
-            except OSError:
-                time.sleep(0.1)
-        pytest.fail(f"runner did not start:\n{runner.output()}")
-
-    yield start
-    for runner in started:
-        runner.stop()
+    return lambda: start_runner(port=port, IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS="600")
 
 
 def dpctl(sim: Simulator, azurite: Azurite, *args: str) -> tuple[int, Any, str]:
