@@ -13,7 +13,9 @@ down; only the rule on the token's scopes is checked once the token is there.
   and a subscription to another URN would match nothing;
 - no ``sourceFilter``, no ``alternativeSubjectFilter`` for Dialogporten (same EV files: 400);
 - ``subjectFilter`` unless the token carries ``altinn:serviceowner``; ``includeSubunits`` needs it
-  (DOCS setup-subscription; EV);
+  (DOCS setup-subscription; EV). The documented rule: EV's code has no 400 for a missing subject and leaves
+  it to the resource's policy (403, or 201 where the policy permits), as the simulator does (EV-SUB-PDP);
+  the CLI keeps the documented rule, so that a subscription is not made to depend on a policy;
 - ``typeFilter`` one exact type and never an empty string, which matches nothing (DOCS setup-subscription).
 """
 
