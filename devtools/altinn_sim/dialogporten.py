@@ -52,6 +52,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, Final
 
+from devtools.cli.traffic import ORG_WEIGHTS, mod11
+
 BASE_PATH: Final = "/dialogporten"
 DIALOG_ROUTE: Final = "/api/v1/serviceowner/dialogs/{dialogId}"
 PREFIX: Final = BASE_PATH + "/api/v1/serviceowner/dialogs/"
@@ -155,16 +157,15 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-_ORG_WEIGHTS: Final = (3, 2, 7, 6, 5, 4, 3, 2)
+def trace_id() -> str:
+    """A W3C trace context id, as ASP.NET puts in every problem body of Altinn's services."""
+    return f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00"
 
 
 def valid_org_number(number: str) -> bool:
-    """``NorwegianOrganizationIdentifier.IsValid``: nine digits, the last a mod-11 control digit."""
-    if len(number) != 9 or not number.isdigit():
-        return False
-    rest = 11 - sum(int(d) * w for d, w in zip(number[:8], _ORG_WEIGHTS, strict=True)) % 11
-    control = 0 if rest == 11 else rest
-    return control != 10 and control == int(number[8])
+    """``NorwegianOrganizationIdentifier.IsValid``: nine digits, the last a mod-11 control digit (the one
+    computation ``dpctl send`` also makes its numbers with)."""
+    return len(number) == 9 and number.isdigit() and mod11(number[:8], ORG_WEIGHTS) == int(number[8])
 
 
 def consumer_org_number(consumer: Any) -> str | None:
@@ -188,7 +189,7 @@ def _problem(status: int, title: str, section: str, dialog_id: str, errors: dict
         "status": status,
         "instance": f"/api/v1/serviceowner/dialogs/{dialog_id}",
         "errors": errors,
-        "traceId": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00",
+        "traceId": trace_id(),
     }
     return Answer(status, {}, json.dumps(body).encode("utf-8"), "application/problem+json")
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
@@ -127,10 +126,6 @@ class Simulator:
         self.stop()
 
 
-def _trace_id() -> str:
-    return f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00"
-
-
 def _validation_problem(errors: dict[str, list[str]]) -> dict[str, Any]:
     """``[ApiController]``'s automatic 400 for a request that does not bind."""
     return {
@@ -138,7 +133,7 @@ def _validation_problem(errors: dict[str, list[str]]) -> dict[str, Any]:
         "title": "One or more validation errors occurred.",
         "status": 400,
         "errors": errors,
-        "traceId": _trace_id(),
+        "traceId": dialogporten.trace_id(),
     }
 
 
@@ -151,7 +146,7 @@ def _problem(status: int, title: str, detail: str | None = None) -> dict[str, An
     }
     if detail is not None:
         body["detail"] = detail
-    body["traceId"] = _trace_id()
+    body["traceId"] = dialogporten.trace_id()
     return body
 
 
@@ -329,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.sim.subscriptions.permit,
             allow_http_loopback=self.sim.options.allow_http_loopback,
         )
-        subscription, _ = self.sim.subscriptions.create(fields, consumer)
+        subscription = self.sim.subscriptions.create(fields, consumer)
         self.sim.delivery.validate(subscription)  # EV-SUB-IDEMPOTENT: the ping, again for an identical POST
         location = {"Location": f"/events/api/v1/subscription/{subscription.id}"}  # EV-SUB-201: singular
         self._send(201, subscription.to_json(), headers=location)

@@ -243,17 +243,17 @@ class SubscriptionStore:
         #: EV-SUB-PDP: the resource policy's stand-in.
         self.permit: Policy = default_policy
 
-    def create(self, fields: dict[str, Any], consumer: str) -> tuple[Subscription, bool]:
-        """The subscription, and whether it is new (an identical one is returned as it is)."""
+    def create(self, fields: dict[str, Any], consumer: str) -> Subscription:
+        """The subscription: a new one, or an identical one as it is."""
         candidate = Subscription(0, consumer=consumer, created=_now(), **fields)
         with self._lock:
             for existing in self._by_id.values():
                 if existing.key() == candidate.key():  # EV-SUB-IDEMPOTENT
-                    return existing, False
+                    return existing
             candidate.id = self._next_id
             self._next_id += 1
             self._by_id[candidate.id] = candidate
-            return candidate, True
+            return candidate
 
     def owned(self, subscription_id: int, consumer: str) -> Subscription:
         with self._lock:
