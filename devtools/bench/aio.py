@@ -4,7 +4,6 @@ path adds per event: one table insert. Same account, same concurrency, interleav
 from __future__ import annotations
 
 import asyncio
-import statistics
 import threading
 import time
 import uuid
@@ -12,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from devtools.azurite import Azurite
-from devtools.bench.common import table
+from devtools.bench.common import spread, table
 from shared import settings
 from shared.stores import clients as storage
 
@@ -79,9 +78,6 @@ def report(count: int = 1000, concurrency: int = 24, rounds: int = 3) -> str:
                 sync_rates.append(sync_inserts(clients, "benchsync", count, concurrency))
                 async_rates.append(async_inserts(azurite.connection_string, "benchasync", count, concurrency))
     ratios = [a / s for a, s in zip(async_rates, sync_rates, strict=True)]
-
-    def spread(values: list[float], fmt: str) -> str:
-        return f"{min(values):{fmt}} / {statistics.median(values):{fmt}} / {max(values):{fmt}}"
 
     return "\n".join(
         [

@@ -207,8 +207,7 @@ def circles(edges: Mapping[str, set[str]]) -> list[list[str]]:
 def check(root: Path = ROOT) -> list[str]:
     """Every violation and circle in the tree at ``root``, as lines (empty: the house is in order)."""
     modules = sources(root)
-    packages = {".".join(p.relative_to(root).parts[:-1]) for p in (root / "shared").rglob("__init__.py")}
-    edges = graph(modules, packages)
+    edges = graph(modules, packages_of(root))
     return [str(v) for v in violations(edges)] + [f"circle: {' <-> '.join(c)}" for c in circles(edges)]
 
 
