@@ -81,8 +81,8 @@ def _storage(env: dict[str, str]) -> Azurite | None:
 
 
 def _run(port: int, runner_args: list[str], env: dict[str, str], sim_options: SimOptions | None) -> int:
-    compact = [] if "--verbose" in runner_args else ["--compact"]
-    command = [sys.executable, "-m", "devtools.runner", "--port", str(port), *compact, *runner_args]
+    # --compact is the console's default; the runner drops it itself when --verbose is among runner_args.
+    command = [sys.executable, "-m", "devtools.runner", "--port", str(port), "--compact", *runner_args]
     runner = subprocess.Popen(command, cwd=ROOT, env=env)
     sim: subprocess.Popen[bytes] | None = None
     if sim_options is not None:
