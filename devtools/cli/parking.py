@@ -24,24 +24,20 @@ The functions (:func:`list_parked`, :func:`reroute`, :func:`discard`) take a
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
+from azure.storage.queue import QueueMessage, QueueServiceClient
 
+from devtools.cli import queues
 from shared.events import catalog, messages
 from shared.stores import clients as storage
 
 __all__ = ["Moved", "Parked", "discard", "list_parked", "reroute"]
 
 PARKING_QUEUE = catalog.UNROUTED_QUEUE
-#: How long a message being looked at stays invisible to another operator's run.
-LEASE_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +84,6 @@ def _camel(fields: dict[str, Any]) -> dict[str, Any]:
     return {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name): value for name, value in fields.items()}
 
 
-def _raw(service: QueueServiceClient, name: str) -> QueueClient:
-    # No encode or decode policy: bodies are read and sent exactly as stored (base64 and all).
-    return service.get_queue_client(name)
-
-
 def describe(message: QueueMessage) -> Parked:
     """What a parked message holds, without changing it."""
     inserted = None if message.inserted_on is None else message.inserted_on.isoformat().replace("+00:00", "Z")
@@ -115,28 +106,10 @@ def describe(message: QueueMessage) -> Parked:
     )
 
 
-def _leased(client: QueueClient) -> Iterator[tuple[QueueMessage, Callable[[], None]]]:
-    """Every message of the queue once, each with a function that hands it back.
-
-    Each received message stays invisible for the lease, so the listing ends; the ones
-    handed back become visible again only after the listing, so none is seen twice.
-    """
-    hand_back: list[QueueMessage] = []
-    try:
-        for message in client.receive_messages(messages_per_page=32, visibility_timeout=LEASE_SECONDS):
-            yield message, functools.partial(hand_back.append, message)
-    except ResourceNotFoundError:
-        return  # the queue was never created: nothing was ever parked
-    finally:
-        for message in hand_back:
-            with contextlib.suppress(ResourceNotFoundError):
-                client.update_message(message, visibility_timeout=0)
-
-
 def list_parked(service: QueueServiceClient) -> list[Parked]:
     """Every parked message, described; the queue is left as it was."""
     found: list[Parked] = []
-    for message, keep in _leased(_raw(service, PARKING_QUEUE)):
+    for message, keep in queues.leased(queues.raw(service, PARKING_QUEUE)):
         found.append(describe(message))
         keep()
     return found
@@ -154,9 +127,9 @@ def reroute(
     Byte for byte, with no expiry, sent before deleted. ``dry_run`` moves nothing and
     returns what would move. Messages of still unknown types stay parked.
     """
-    source = _raw(service, PARKING_QUEUE)
+    source = queues.raw(service, PARKING_QUEUE)
     moved: list[Moved] = []
-    for message, keep in _leased(source):
+    for message, keep in queues.leased(source):
         parked = describe(message)
         if parked.route_to is None or (limit is not None and len(moved) >= limit):
             keep()  # still unknown (or over the limit): stays parked
@@ -166,7 +139,7 @@ def reroute(
         else:
             # Bicep creates every catalog queue; locally the first send does.
             storage.send_creating_queue(
-                _raw(service, parked.route_to), message.content, time_to_live=storage.NEVER_EXPIRE
+                queues.raw(service, parked.route_to), message.content, time_to_live=storage.NEVER_EXPIRE
             )
             source.delete_message(message)
         moved.append(Moved(message.id, parked.event_id, parked.event_type, parked.route_to, dry_run=dry_run))
@@ -176,9 +149,9 @@ def reroute(
 
 def discard(service: QueueServiceClient, message_ids: set[str], *, dry_run: bool = False) -> list[Parked]:
     """Delete the parked messages with these ids for good; returns what was (or would be) deleted."""
-    source = _raw(service, PARKING_QUEUE)
+    source = queues.raw(service, PARKING_QUEUE)
     gone: list[Parked] = []
-    for message, keep in _leased(source):
+    for message, keep in queues.leased(source):
         if message.id not in message_ids or dry_run:
             keep()
             if message.id in message_ids:

@@ -15,43 +15,37 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import functools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
+from azure.storage.queue import QueueMessage, QueueServiceClient
 
 from devtools.cli import output, queues
 from devtools.cli.context import Context
 from devtools.cli.output import JsonFlag, console, emit, fail, iso
-from shared.errors import MessageError
+from shared.errors import EventError, MessageError
 from shared.events import catalog, messages
-from shared.events.models import EventError, parse_event
 from shared.processing.sweep import expires
 from shared.stores.poison import HOST_MOVED, PoisonReason, PoisonReasonStore
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
 
-#: How long a message being replayed stays invisible to other replayers.
-LEASE_SECONDS: Final = 60
 PEEK_MAX: Final = 32
 NO_REASON: Final = "no reason recorded (poisoned before reasons were kept)"
 
 app = typer.Typer(help="Poison queues: <queue>-poison holds what a handler failed on 5 times.", no_args_is_help=True)
 
 
-def raw_queue(service: QueueServiceClient, name: str) -> QueueClient:
-    # No decode policy: the body is moved exactly as it is, base64 and all.
-    return service.get_queue_client(name)
+def diagnose(raw: str, poison_queue: str, described: messages.Description) -> str:
+    """Why a message with no recorded reason can never succeed, as far as its body tells; else :data:`NO_REASON`.
+    ``described`` is ``messages.describe(raw)``."""
+    # The models (pydantic) only here: every other dpctl command starts without them.
+    from shared.events.models import parse_event
 
-
-def diagnose(raw: str, poison_queue: str) -> str:
-    """Why a message with no recorded reason can never succeed, as far as its body tells; else :data:`NO_REASON`."""
-    described = messages.describe(raw)
     if not described.readable:
         return f"can never succeed: {described.reason}"
     if described.claim_check:
@@ -76,7 +70,7 @@ def describe(
     elif expires(message):
         reason = HOST_MOVED
     else:
-        reason = diagnose(message.content, poison_queue)
+        reason = diagnose(message.content, poison_queue, described)
     return {
         "messageId": message.id,
         "queue": poison_queue,
@@ -123,25 +117,11 @@ def peek(
 ) -> list[dict[str, Any]] | None:
     """Up to ``limit`` (at most 32) messages of the poison queue, described; None when it does not exist."""
     try:
-        found = raw_queue(service, poison_queue).peek_messages(max_messages=min(limit, PEEK_MAX))
+        found = queues.raw(service, poison_queue).peek_messages(max_messages=min(limit, PEEK_MAX))
     except ResourceNotFoundError:
         return None
     recorded = recorded_reasons(tables, poison_queue) if found else {}
     return [describe(m, poison_queue, recorded) for m in found]
-
-
-def _leased(client: QueueClient) -> Iterator[tuple[QueueMessage, Callable[[], None]]]:
-    """Every message of the queue once, each with a function that hands it back (at the end of the listing)."""
-    hand_back: list[QueueMessage] = []
-    try:
-        for message in client.receive_messages(messages_per_page=32, visibility_timeout=LEASE_SECONDS):
-            yield message, functools.partial(hand_back.append, message)
-    except ResourceNotFoundError:
-        return  # never created: nothing was ever poisoned there
-    finally:
-        for message in hand_back:
-            with contextlib.suppress(ResourceNotFoundError):
-                client.update_message(message, visibility_timeout=0)
 
 
 def replay(
@@ -156,14 +136,14 @@ def replay(
 ) -> list[dict[str, Any]]:
     """Move messages from ``<queue>-poison`` to ``<queue>``; what was moved (or would be), in order."""
     target_name = poison_queue.removesuffix(catalog.POISON_SUFFIX)
-    source, target = raw_queue(service, poison_queue), raw_queue(service, target_name)
+    source, target = queues.raw(service, poison_queue), queues.raw(service, target_name)
     store = PoisonReasonStore(tables)
     recorded = recorded_reasons(tables, poison_queue)
     if not dry_run:
         with contextlib.suppress(ResourceExistsError):
             target.create_queue()
     moved: list[dict[str, Any]] = []
-    for message, keep in _leased(source):
+    for message, keep in queues.leased(source):
         if limit is not None and len(moved) >= limit:
             keep()  # left for another run; the rest of the page is visible again within the lease
             break
@@ -186,11 +166,11 @@ def discard(
     service: QueueServiceClient, tables: TableServiceClient, poison_queue: str, ids: set[str], *, dry_run: bool
 ) -> list[dict[str, Any]]:
     """Delete the named messages of a poison queue for good (and their reasons); what was (or would be) deleted."""
-    source = raw_queue(service, poison_queue)
+    source = queues.raw(service, poison_queue)
     store = PoisonReasonStore(tables)
     recorded = recorded_reasons(tables, poison_queue)
     gone: list[dict[str, Any]] = []
-    for message, keep in _leased(source):
+    for message, keep in queues.leased(source):
         if message.id not in ids:
             keep()
             continue

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +21,7 @@ from shared.intake import plan as ingest
 from shared.intake.catchup import parse_since
 from shared.intake.plan import Policy, WebhookRequest
 from tests.cli_support import dpctl
+from tests.conftest import ROOT
 
 OWNER = frozenset({"altinn:events.subscribe", "altinn:serviceowner"})
 GOOD: dict[str, Any] = {
@@ -318,3 +321,11 @@ def test_altinns_own_refusals_are_shown_as_their_text_not_as_a_json_string(capsy
     err = capsys.readouterr().err
     assert "create: 400 Missing or invalid endpoint to push events towards" in err
     assert '"Missing' not in err
+
+
+def test_dpctl_starts_without_the_event_models() -> None:
+    """Every dpctl command loads the CLI; pydantic and the 33 models (tens of ms) load only where a command needs
+    them (``dpctl poison`` diagnosing a message with no recorded reason)."""
+    probe = "import sys, devtools.cli.app; print('pydantic' in sys.modules, 'shared.events.models' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
