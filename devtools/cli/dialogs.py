@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
 import typer
 
-from devtools.cli import output
 from devtools.cli.context import Context
-from devtools.cli.output import JsonFlag, console, emit, fail
+from devtools.cli.output import JsonFlag, emit, fail
 
 app = typer.Typer(help="The dialog state (the 'dialogs' table).", no_args_is_help=True)
 
@@ -29,11 +26,4 @@ def show(ctx: typer.Context, dialog_id: str, as_json: JsonFlag = False) -> None:
     if state is None:
         fail(f"no event has been applied for dialog {canonical}")
 
-    def draw(row: dict[str, Any]) -> None:
-        table = output.table(show_header=False, box=None)
-        for name, value in row.items():
-            shown = json.dumps(value) if isinstance(value, dict) else str(value)
-            table.add_row(f"[bold]{name}[/]", "" if value is None else shown)
-        console.print(table)
-
-    emit(state.to_json(), draw, as_json=as_json)
+    emit(state.to_json(), as_json=as_json)  # a table of name and value by default

@@ -151,10 +151,6 @@ def plain(value: Any) -> Any:
     return json.loads(redact(json.dumps(value, ensure_ascii=False, default=_default)))
 
 
-def emit_json(value: Any) -> None:
-    echo(json.dumps(plain(value), indent=2, ensure_ascii=False))
-
-
 class Format(StrEnum):
     JSON = "json"
     JSONC = "jsonc"

@@ -294,8 +294,6 @@ class HttpClient:
 
     pool_size: int = POOL_SIZE
     connect_timeout: float = CONNECT_TIMEOUT
-    #: Requests sent, for the tests and the benchmarks.
-    sent: int = 0
     _session: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -303,7 +301,6 @@ class HttpClient:
         with self._lock:
             if self._session is None:
                 self._session = _session(self.pool_size)
-            self.sent += 1
             return self._session
 
     def __call__(
