@@ -101,7 +101,7 @@ REQUEST_TIMEOUT: Final = 10.0
 FETCH_BUDGET: Final = 45.0
 #: A ``Retry-After`` longer than this is left to the queue's retry instead of sleeping through it.
 MAX_IN_PROCESS_WAIT: Final = 15.0
-#: Attempts for 429/503/5xx/network failures within one fetch.
+#: Attempts for 429/503/5xx answers within one fetch (a network failure is left to the queue's retry).
 MAX_ATTEMPTS: Final = 3
 #: A dialog with all its activities and transmissions; far above any seen.
 MAX_DIALOG_BYTES: Final = 4 * 1024 * 1024
