@@ -143,7 +143,6 @@ class Claim:
     """Proof of a claim: where its record is and the etag of what we wrote there."""
 
     event_id: str
-    key: str
     etag: str
     expires_at: datetime
     taken_over: bool = False
@@ -195,6 +194,17 @@ class _IdKeyed:
 
 _ID_KEYED: Final[weakref.WeakKeyDictionary[Any, dict[str, _IdKeyed]]] = weakref.WeakKeyDictionary()
 _ASKING: Final = threading.Lock()
+
+
+def _refuse_if_live(existing: Any, event_id: str, now: datetime, note: str = "") -> bool:
+    """A claim's record or row that is not ours: raise as a duplicate while it is live (completed, or in progress
+    elsewhere); True once it has expired (a claim may then take its place)."""
+    expires = _utc(existing.get("expires_at"))
+    if expires <= now:
+        return True
+    if existing.get("status") == COMPLETED:
+        raise AlreadyCompleted(f"event {event_id} was already handled{note}")
+    raise AlreadyInProgress(event_id, expires)
 
 
 def _utc(value: Any) -> datetime:
@@ -286,7 +296,7 @@ class IdempotencyStore:
         owner = uuid.uuid4().hex
 
         def made(etag: str, expires: datetime, taken_over: bool = False) -> Claim:
-            return Claim(event_id, key, etag, expires, taken_over, owner, table_name, partition, row)
+            return Claim(event_id, etag, expires, taken_over, owner, table_name, partition, row)
 
         landed_as_takeover = False  # a takeover whose response was lost: said again if the next look finds it ours
         for _ in range(3):
@@ -308,12 +318,7 @@ class IdempotencyStore:
                 return made(_etag(existing.metadata), _utc(existing.get("expires_at")), landed_as_takeover)
             taken_over = False
             if status in (INPROGRESS, COMPLETED):
-                existing_expiry = _utc(existing.get("expires_at"))
-                if existing_expiry > now:
-                    if status == COMPLETED:
-                        raise AlreadyCompleted(f"event {event_id} was already handled")
-                    raise AlreadyInProgress(event_id, existing_expiry)
-                taken_over = True
+                taken_over = _refuse_if_live(existing, event_id, now)
             elif status is None and rows:
                 # A row applied without a claim: by a version that claimed in a record of its own,
                 # whose record may still say how that went; or with no handler that needed a claim.
@@ -345,12 +350,7 @@ class IdempotencyStore:
             existing = table_client(self._tables, self._table_name).get_entity(record_key(key), _ROW)
         except ResourceNotFoundError:
             return False  # no such record (or no such table: an install that never claimed in one)
-        expires = _utc(existing.get("expires_at"))
-        if expires <= self._clock():
-            return True
-        if existing.get("status") == COMPLETED:
-            raise AlreadyCompleted(f"event {event_id} was already handled (record of an older version)")
-        raise AlreadyInProgress(event_id, expires)
+        return _refuse_if_live(existing, event_id, self._clock(), " (record of an older version)")
 
     # -- records keyed on the id alone ---------------------------------------------------------------
 
@@ -359,10 +359,14 @@ class IdempotencyStore:
         cached = _KEYED_SINCE.setdefault(self._tables, {})
         since = cached.get(self._table_name)
         if since is None:
-            table = self.table
-            with contextlib.suppress(ResourceExistsError):
-                table.create_entity({"PartitionKey": KEYED_SINCE_ROW, "RowKey": _ROW, "since": self._clock()})
-            since = _utc(table.get_entity(KEYED_SINCE_ROW, _ROW)["since"])
+            try:  # written once per table, ever: after the first start, one read per process
+                row = table_client(self._tables, self._table_name).get_entity(KEYED_SINCE_ROW, _ROW)
+            except ResourceNotFoundError:  # no such row yet (or no such table)
+                table = self.table
+                with contextlib.suppress(ResourceExistsError):
+                    table.create_entity({"PartitionKey": KEYED_SINCE_ROW, "RowKey": _ROW, "since": self._clock()})
+                row = table.get_entity(KEYED_SINCE_ROW, _ROW)
+            since = _utc(row["since"])
             cached[self._table_name] = since
         return since
 
@@ -407,13 +411,8 @@ class IdempotencyStore:
             existing = self.table.get_entity(record_key(legacy_key), _ROW)
         except ResourceNotFoundError:
             return
-        same_event = all(existing.get(k) == info.get(k) for k in ("event_type", "dialog_id"))
-        expires = _utc(existing.get("expires_at"))
-        if not same_event or expires <= self._clock():
-            return
-        if existing.get("status") == COMPLETED:
-            raise AlreadyCompleted(f"event {legacy_key} was already handled (record from before source + id)")
-        raise AlreadyInProgress(legacy_key, expires)
+        if all(existing.get(k) == info.get(k) for k in ("event_type", "dialog_id")):  # this very event's
+            _refuse_if_live(existing, legacy_key, self._clock(), " (record from before source + id)")
 
     # -- completing and releasing -----------------------------------------------------------------------
 
