@@ -73,6 +73,16 @@ def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
     return kind.strip().lower(), params
 
 
+def media_type_of(headers: Mapping[str, str]) -> str:
+    """The request's media type, lowercase, without parameters ("" when there is no Content-Type)."""
+    return _media_type(headers.get("content-type", ""))[0]
+
+
+def is_binary(headers: Mapping[str, str], media_type: str) -> bool:
+    """Binary mode: ``ce-`` headers, and a body that is neither a structured event nor a batch."""
+    return "ce-specversion" in headers and media_type not in (STRUCTURED, BATCH)
+
+
 def _is_json_type(media_type: str) -> bool:
     return media_type == JSON or media_type.endswith("+json")
 
@@ -121,7 +131,7 @@ def parse(request: WebhookRequest) -> tuple[list[Any], bool]:
     headers = request.headers
     content_type = headers.get("content-type", "")
     media_type, params = _media_type(content_type)
-    if media_type not in (STRUCTURED, BATCH) and "ce-specversion" in headers:
+    if is_binary(headers, media_type):
         try:
             return [_from_binary(headers, request.body)], False
         except UnicodeDecodeError:

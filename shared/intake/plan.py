@@ -31,6 +31,7 @@ from shared import logs
 from shared.errors import EventTooLarge, StorageUnavailable
 from shared.events import catalog, cloudevent, messages, rfc3339
 from shared.events.cloudevent import CloudEvent
+from shared.intake import binding
 from shared.intake.binding import BATCH, JSON, MAX_BATCH_EVENTS, STRUCTURED, WebhookRequest, WebhookResponse, parse
 from shared.intake.problems import (
     FieldError,
@@ -299,12 +300,16 @@ def route_all(objects: list[Any], batch: bool, policy: Policy) -> list[Routed]:
     return [classify(event) for event in events]
 
 
-def plan(request: WebhookRequest, policy: Policy) -> list[Routed]:
-    """Everything short of I/O: what would go where. Raises :class:`Problem` for a bad request."""
+def _objects(request: WebhookRequest) -> tuple[list[Any], bool]:
+    """The request's events as parsed JSON, and whether it was a batch; a body over the limit is refused unread."""
     if len(request.body) > MAX_BODY_BYTES:
         raise too_large(len(request.body), MAX_BODY_BYTES)
-    objects, batch = parse(request)
-    return route_all(objects, batch, policy)
+    return parse(request)
+
+
+def plan(request: WebhookRequest, policy: Policy) -> list[Routed]:
+    """Everything short of I/O: what would go where. Raises :class:`Problem` for a bad request."""
+    return route_all(*_objects(request), policy)
 
 
 # --------------------------------------------------------------------------- the intake's core
@@ -455,8 +460,7 @@ def _peek(body: bytes) -> dict[str, Any]:
 def _peek_request(request: WebhookRequest) -> dict[str, Any]:
     """Best-effort ids of a refused request: from the ``ce-`` headers in binary mode, else from the body."""
     headers = request.headers
-    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
-    if "ce-specversion" not in headers or media_type in (STRUCTURED, BATCH):
+    if not binding.is_binary(headers, binding.media_type_of(headers)):
         return _peek(request.body)
     ids = {
         "event_id": headers.get("ce-id"),
@@ -483,9 +487,7 @@ def handle(request: WebhookRequest, sink: EventSink, policy: Policy) -> WebhookR
     if method != "POST":
         return problem_response(method_not_allowed(method, ALLOW), request.url)
     try:
-        if len(request.body) > MAX_BODY_BYTES:
-            raise too_large(len(request.body), MAX_BODY_BYTES)
-        objects, batch = parse(request)
+        objects, batch = _objects(request)
         outcomes = accept(objects, sink, policy, all_or_nothing=True, batch=batch, send_budget=SEND_BUDGET_SECONDS)
     except Problem as problem:
         logs.log_event(
