@@ -153,13 +153,9 @@ def _queue(
 
 
 def _time_of(event: Any) -> datetime | None:
+    """The event's ``time``; None when it has none that parses (the intake refuses it, with the reason)."""
     raw = event.get("time") if isinstance(event, dict) else None
-    if not isinstance(raw, str):
-        return None
-    try:
-        return rfc3339.parse(raw).utc
-    except ValueError:  # the intake refuses it, with the reason
-        return None
+    return parse_since(raw) if isinstance(raw, str) else None
 
 
 def _older(event: Any, moment: datetime) -> bool:
