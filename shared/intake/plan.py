@@ -362,9 +362,7 @@ def accept(
     jobs: list[tuple[int, Job]] = []
     if all_or_nothing:
         routed = route_all(list(objects), batch, policy)
-        jobs = list(enumerate(serialize_all(routed)))
-        positions = [index for index, item in enumerate(routed) if item.queue is not None]
-        jobs = [(positions[number], job) for number, job in jobs]
+        jobs = serialize_all(routed)
         for index, item in enumerate(routed):
             if item.queue is None:
                 outcomes[index] = _done(item)
@@ -551,14 +549,15 @@ def _serialize(item: Routed, where: str) -> Job:
     return Job(item, item.queue, body)
 
 
-def serialize_all(routed: list[Routed]) -> list[Job]:
-    """Every member's message, before the first send: a member that cannot be stored refuses the whole request.
+def serialize_all(routed: list[Routed]) -> list[tuple[int, Job]]:
+    """Every member's message, with its place in ``routed``, before the first send: a member that cannot be
+    stored refuses the whole request.
 
     Raises a 400 :class:`Problem` for a member JSON cannot carry, and a 413 for one
     whose claim check would not fit a queue message.
     """
     return [
-        _serialize(item, f"[{index}]" if len(routed) > 1 else "(event)")
+        (index, _serialize(item, f"[{index}]" if len(routed) > 1 else "(event)"))
         for index, item in enumerate(routed)
         if item.queue is not None
     ]
