@@ -46,7 +46,8 @@ def purge() -> int:
 
 def sweep() -> int:
     """Renew every host-moved poison copy; returns how many were renewed."""
-    from shared.processing.sweep import describe, sweep_poison_queues  # on first use: indexing needs no queue SDK
+    from shared.events import messages
+    from shared.processing.sweep import sweep_poison_queues  # on first use: indexing needs no queue SDK
     from shared.stores.poison import HOST_MOVED, PoisonReasonStore
 
     clients = storage.current()
@@ -54,7 +55,7 @@ def sweep() -> int:
     result = sweep_poison_queues(clients.queues, queues, max_seconds=MAX_SECONDS)
     reasons = PoisonReasonStore(clients.tables)
     for queue, message_id, raw in result.renewed:
-        ids = describe(raw)
+        ids = messages.describe(raw).ids()
         extra: dict[str, str] = {}
         try:
             reasons.record(queue, message_id, HOST_MOVED, event_id=ids["event_id"], event_type=ids["event_type"])

@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING, Final
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.events import messages
 from shared.stores.clients import NEVER_EXPIRE
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueMessage, QueueServiceClient
 
-__all__ = ["SweepResult", "describe", "expires", "sweep_poison_queues"]
+__all__ = ["SweepResult", "expires", "sweep_poison_queues"]
 
 #: How long a message being looked at stays invisible to others (an operator's replay).
 LEASE_SECONDS: Final = 120
@@ -38,11 +37,6 @@ _NEVER_YEAR: Final = 9999
 def expires(message: QueueMessage) -> bool:
     """Whether the message has a finite time to live (the host's copy) rather than none (ours)."""
     return message.expires_on is None or message.expires_on.year < _NEVER_YEAR
-
-
-def describe(raw: str) -> dict[str, str | None]:
-    """The event id, type and dialog id of a raw (base64) queue body, as far as it can be read."""
-    return messages.describe(raw).ids()
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,13 +62,10 @@ class PoisonReasonStore:
 
     def __init__(self, tables: TableServiceClient) -> None:
         self._tables = tables
-        self._client: TableClient | None = None
 
     @property
     def _table(self) -> TableClient:
-        if self._client is None:
-            self._client = ensure_table(self._tables, POISON_TABLE)
-        return self._client
+        return ensure_table(self._tables, POISON_TABLE)  # created and cached once per process
 
     def record(
         self,
